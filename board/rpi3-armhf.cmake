@@ -1,0 +1,6 @@
+# Board profile: Raspberry Pi 3 / Zero 2 W (4x Cortex-A53, 512 MiB-1 GiB) running a 32-bit
+# armhf userland. NEON and VFPv4 in hard-float ABI.
+set(EDGEGW_CPU_FLAGS -mcpu=cortex-a53 -mfpu=neon-fp-armv8 -mfloat-abi=hard)
+set(EDGEGW_DEFAULT_POOL_SLOTS 1024)
+set(EDGEGW_DEFAULT_SLOT_BYTES 4096)
+set(EDGEGW_DEFAULT_SPOOL_MAX_BYTES "64MiB")

@@ -1,0 +1,6 @@
+# Board profile: Raspberry Pi 4 (BCM2711, 4x Cortex-A72, 1-8 GiB), arm64 userland.
+# The A72 has no ARMv8 crypto extensions on the Pi 4, so TLS prefers ChaCha20-Poly1305.
+set(EDGEGW_CPU_FLAGS -mcpu=cortex-a72)
+set(EDGEGW_DEFAULT_POOL_SLOTS 4096)
+set(EDGEGW_DEFAULT_SLOT_BYTES 4096)
+set(EDGEGW_DEFAULT_SPOOL_MAX_BYTES "256MiB")

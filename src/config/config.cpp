@@ -1,0 +1,349 @@
+#include "config/config.hpp"
+
+#define TOML_EXCEPTIONS 0
+#include <toml++/toml.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "edgegw/build_info.hpp"
+#include "util/parse.hpp"
+
+namespace edgegw::config {
+namespace {
+
+// Walks one document, checking each key and collecting every error with its line.
+class Checker {
+ public:
+  Checker(const std::string& source, std::vector<std::string>& errors) : m_source(source), m_errors(errors) {}
+
+  void error(const toml::source_region& where, std::string_view key, std::string_view reason) {
+    std::ostringstream out;
+    out << m_source << ':' << where.begin.line << ": " << key << ": " << reason;
+    m_errors.push_back(out.str());
+  }
+
+  // Keys not in `known` are errors (a misspelt key must never be silently ignored).
+  void only_known(const toml::table& table, std::string_view prefix, std::initializer_list<std::string_view> known) {
+    for (auto&& [key, node] : table) {
+      bool ok = false;
+      for (std::string_view k : known) ok = ok || key.str() == k;
+      if (!ok) error(key.source(), join(prefix, key.str()), "unknown key");
+    }
+  }
+
+  // A sub-table (or nothing when absent); anything else is an error.
+  const toml::table* table(const toml::table& parent, std::string_view prefix, std::string_view key, bool required) {
+    const toml::node* node = parent.get(key);
+    if (!node) {
+      if (required) error(parent.source(), join(prefix, key), "missing table");
+      return nullptr;
+    }
+    if (!node->is_table()) {
+      error(node->source(), join(prefix, key), "must be a table");
+      return nullptr;
+    }
+    return node->as_table();
+  }
+
+  bool string(const toml::table* t, std::string_view prefix, std::string_view key, std::string& out, bool required) {
+    const toml::node* node = get(t, prefix, key, required);
+    if (!node) return false;
+    if (!node->is_string()) {
+      error(node->source(), join(prefix, key), "must be a string");
+      return false;
+    }
+    out = node->as_string()->get();
+    m_last = node->source();
+    return true;
+  }
+
+  // An integer in [min, max].
+  template <class T>
+  void integer(const toml::table* t, std::string_view prefix, std::string_view key, T& out, std::int64_t min,
+               std::int64_t max) {
+    const toml::node* node = get(t, prefix, key, false);
+    if (!node) return;
+    if (!node->is_integer()) {
+      error(node->source(), join(prefix, key), "must be an integer");
+      return;
+    }
+    std::int64_t v = node->as_integer()->get();
+    if (v < min || v > max) {
+      error(node->source(), join(prefix, key),
+            "must be from " + std::to_string(min) + " to " + std::to_string(max) + ", not " + std::to_string(v));
+      return;
+    }
+    out = static_cast<T>(v);
+  }
+
+  // A byte size: an integer or a string with a unit ("256MiB"), in [min, max].
+  void bytes(const toml::table* t, std::string_view prefix, std::string_view key, std::uint64_t& out,
+             std::uint64_t min, std::uint64_t max) {
+    const toml::node* node = get(t, prefix, key, false);
+    if (!node) return;
+    std::optional<std::uint64_t> v;
+    if (node->is_integer() && node->as_integer()->get() >= 0) v = static_cast<std::uint64_t>(node->as_integer()->get());
+    else if (node->is_string()) v = util::parse_bytes(node->as_string()->get());
+    if (!v) {
+      error(node->source(), join(prefix, key), "must be a size such as 4096, \"64KiB\" or \"256MiB\"");
+      return;
+    }
+    if (*v < min || *v > max) {
+      error(node->source(), join(prefix, key),
+            "must be from " + std::to_string(min) + " to " + std::to_string(max) + " bytes, not " + std::to_string(*v));
+      return;
+    }
+    out = *v;
+  }
+
+  void duration(const toml::table* t, std::string_view prefix, std::string_view key, std::chrono::nanoseconds& out,
+                std::chrono::nanoseconds min, std::chrono::nanoseconds max) {
+    std::string text;
+    if (!string(t, prefix, key, text, false)) return;
+    auto v = util::parse_duration(text);
+    if (!v) {
+      error(m_last, join(prefix, key), "must be a duration with a unit, such as \"10ms\" or \"30s\"");
+      return;
+    }
+    if (*v < min || *v > max) {
+      error(m_last, join(prefix, key), "out of range (" + describe(min) + " to " + describe(max) + ")");
+      return;
+    }
+    out = *v;
+  }
+
+  // One of the given words; returns its index or -1.
+  int choice(const toml::table* t, std::string_view prefix, std::string_view key,
+             std::initializer_list<std::string_view> words) {
+    std::string text;
+    if (!string(t, prefix, key, text, false)) return -1;
+    int i = 0;
+    std::string list;
+    for (std::string_view w : words) {
+      if (text == w) return i;
+      list += (i++ ? ", \"" : "\"") + std::string(w) + "\"";
+    }
+    error(m_last, join(prefix, key), "must be one of " + list + ", not \"" + text + "\"");
+    return -1;
+  }
+
+  bool strings(const toml::table* t, std::string_view prefix, std::string_view key, std::vector<std::string>& out,
+               bool required) {
+    const toml::node* node = get(t, prefix, key, required);
+    if (!node) return false;
+    const toml::array* arr = node->as_array();
+    if (!arr) {
+      error(node->source(), join(prefix, key), "must be an array of strings");
+      return false;
+    }
+    out.clear();
+    for (const toml::node& el : *arr) {
+      if (!el.is_string()) {
+        error(el.source(), join(prefix, key), "must be an array of strings");
+        return false;
+      }
+      out.push_back(el.as_string()->get());
+    }
+    m_last = node->source();
+    return true;
+  }
+
+  const toml::source_region& last() const { return m_last; }
+
+  static std::string join(std::string_view prefix, std::string_view key) {
+    return prefix.empty() ? std::string(key) : std::string(prefix) + "." + std::string(key);
+  }
+
+ private:
+  const toml::node* get(const toml::table* t, std::string_view prefix, std::string_view key, bool required) {
+    const toml::node* node = t ? t->get(key) : nullptr;
+    if (!node && required) error(t ? t->source() : toml::source_region{}, join(prefix, key), "required");
+    return node;
+  }
+
+  static std::string describe(std::chrono::nanoseconds d) {
+    using namespace std::chrono;
+    if (d % seconds(1) == nanoseconds::zero()) return std::to_string(duration_cast<seconds>(d).count()) + "s";
+    return std::to_string(duration_cast<milliseconds>(d).count()) + "ms";
+  }
+
+  const std::string& m_source;
+  std::vector<std::string>& m_errors;
+  toml::source_region m_last;
+};
+
+bool valid_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+      return false;
+  }
+  return true;
+}
+
+// A topic filter as MQTT 4.7.1 defines it: '#' alone and last, '+' alone in its level.
+bool valid_filter(std::string_view filter, std::string& why) {
+  if (filter.empty()) {
+    why = "a topic filter cannot be empty";
+    return false;
+  }
+  for (std::size_t start = 0; start <= filter.size();) {
+    std::size_t end = filter.find('/', start);
+    if (end == std::string_view::npos) end = filter.size();
+    std::string_view level = filter.substr(start, end - start);
+    if (level.find_first_of("+#") != std::string_view::npos && level.size() != 1) {
+      why = "'+' and '#' must stand alone in a level: \"" + std::string(filter) + "\"";
+      return false;
+    }
+    if (level == "#" && end != filter.size()) {
+      why = "'#' must be the last level: \"" + std::string(filter) + "\"";
+      return false;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
+void read_tls(Checker& c, const toml::table& parent, std::string_view prefix, Tls& tls) {
+  const toml::table* t = c.table(parent, prefix, "tls", false);
+  if (!t) return;
+  const std::string p = Checker::join(prefix, "tls");
+  c.only_known(*t, p, {"ca_file", "cert_file", "key_file", "server_name", "alpn"});
+  c.string(t, p, "ca_file", tls.ca_file, false);
+  c.string(t, p, "cert_file", tls.cert_file, false);
+  c.string(t, p, "key_file", tls.key_file, false);
+  c.string(t, p, "server_name", tls.server_name, false);
+  c.strings(t, p, "alpn", tls.alpn, false);
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    c.error(t->source(), p, "cert_file and key_file go together (mutual TLS needs both)");
+  }
+}
+
+void read_url(Checker& c, const toml::table* t, std::string_view prefix, Url& url) {
+  std::string text;
+  if (!c.string(t, prefix, "url", text, true)) return;
+  std::string why;
+  if (auto parsed = parse_url(text, why)) url = *parsed;
+  else c.error(c.last(), Checker::join(prefix, "url"), why);
+}
+
+void read_version(Checker& c, const toml::table* t, std::string_view prefix, MqttVersion& out) {
+  int v = c.choice(t, prefix, "mqtt_version", {"3.1.1", "5"});
+  if (v >= 0) out = v == 0 ? MqttVersion::v311 : MqttVersion::v5;
+}
+
+void read_keepalive(Checker& c, const toml::table* t, std::string_view prefix, std::uint16_t& out) {
+  std::chrono::nanoseconds ka = std::chrono::seconds(out);
+  c.duration(t, prefix, "keepalive", ka, std::chrono::seconds(0), std::chrono::seconds(65535));
+  out = static_cast<std::uint16_t>(std::chrono::duration_cast<std::chrono::seconds>(ka).count());
+}
+
+}  // namespace
+
+std::optional<Config> parse(std::string_view text, const std::string& source, std::vector<std::string>& errors) {
+  const std::size_t errors_before = errors.size();
+  toml::parse_result doc = toml::parse(text, std::string_view(source));
+  Checker c(source, errors);
+  if (!doc) {
+    c.error(doc.error().source(), "syntax", doc.error().description());
+    return std::nullopt;
+  }
+  const toml::table& root = doc.table();
+  Config cfg;
+  cfg.source = source;
+  cfg.pool.slots = build::k_default_pool_slots;
+  cfg.pool.slot_bytes = build::k_default_slot_bytes;
+  cfg.spool.max_bytes = *util::parse_bytes(build::k_default_spool_max_bytes);
+  c.only_known(root, "", {"gateway", "ingest", "uplink", "pool", "spool"});
+
+  if (const toml::table* g = c.table(root, "", "gateway", true)) {
+    c.only_known(*g, "gateway", {"id", "state_dir", "log_level"});
+    if (c.string(g, "gateway", "id", cfg.gateway.id, true) && !valid_id(cfg.gateway.id)) {
+      c.error(c.last(), "gateway.id", "1 to 64 characters of A-Z a-z 0-9 . _ -");
+    }
+    if (c.string(g, "gateway", "state_dir", cfg.gateway.state_dir, false) && cfg.gateway.state_dir.empty()) {
+      c.error(c.last(), "gateway.state_dir", "cannot be empty");
+    }
+    int level = c.choice(g, "gateway", "log_level", {"error", "warning", "notice", "info", "debug"});
+    if (level >= 0) cfg.gateway.log_level = static_cast<util::Level>(level + 3);
+  }
+
+  if (const toml::table* in = c.table(root, "", "ingest", true)) {
+    c.only_known(*in, "ingest",
+                 {"url", "topics", "qos", "mqtt_version", "client_id", "keepalive", "receive_maximum", "tls"});
+    read_url(c, in, "ingest", cfg.ingest.url);
+    if (c.strings(in, "ingest", "topics", cfg.ingest.topics, true)) {
+      if (cfg.ingest.topics.empty()) c.error(c.last(), "ingest.topics", "needs at least one topic filter");
+      std::string why;
+      for (const std::string& f : cfg.ingest.topics) {
+        if (!valid_filter(f, why)) c.error(c.last(), "ingest.topics", why);
+      }
+    }
+    c.integer(in, "ingest", "qos", cfg.ingest.qos, 0, 2);
+    read_version(c, in, "ingest", cfg.ingest.mqtt_version);
+    c.string(in, "ingest", "client_id", cfg.ingest.client_id, false);
+    read_keepalive(c, in, "ingest", cfg.ingest.keepalive_s);
+    c.integer(in, "ingest", "receive_maximum", cfg.ingest.receive_maximum, 1, 65535);
+    read_tls(c, *in, "ingest", cfg.ingest.tls);
+  }
+
+  if (const toml::table* up = c.table(root, "", "uplink", true)) {
+    c.only_known(*up, "uplink",
+                 {"url", "topic_prefix", "qos", "max_inflight", "mqtt_version", "client_id", "keepalive", "tls"});
+    read_url(c, up, "uplink", cfg.uplink.url);
+    if (c.string(up, "uplink", "topic_prefix", cfg.uplink.topic_prefix, false) &&
+        cfg.uplink.topic_prefix.find_first_of("+#") != std::string::npos) {
+      c.error(c.last(), "uplink.topic_prefix", "cannot hold the wildcards '+' or '#'");
+    }
+    c.integer(up, "uplink", "qos", cfg.uplink.qos, 0, 1);
+    c.integer(up, "uplink", "max_inflight", cfg.uplink.max_inflight, 1, 65000);
+    read_version(c, up, "uplink", cfg.uplink.mqtt_version);
+    c.string(up, "uplink", "client_id", cfg.uplink.client_id, false);
+    read_keepalive(c, up, "uplink", cfg.uplink.keepalive_s);
+    read_tls(c, *up, "uplink", cfg.uplink.tls);
+  }
+
+  if (const toml::table* p = c.table(root, "", "pool", false)) {
+    c.only_known(*p, "pool", {"slots", "slot_bytes"});
+    c.integer(p, "pool", "slots", cfg.pool.slots, 1, 1'000'000);
+    std::uint64_t slot_bytes = cfg.pool.slot_bytes;
+    c.bytes(p, "pool", "slot_bytes", slot_bytes, 64, 16ull << 20);
+    cfg.pool.slot_bytes = static_cast<std::uint32_t>(slot_bytes);
+  }
+
+  if (const toml::table* s = c.table(root, "", "spool", false)) {
+    c.only_known(*s, "spool", {"max_bytes", "sync", "batch_max_delay", "when_full"});
+    c.bytes(s, "spool", "max_bytes", cfg.spool.max_bytes, 1ull << 20, 1ull << 40);
+    int sync = c.choice(s, "spool", "sync", {"batch", "none"});
+    if (sync >= 0) cfg.spool.sync = sync == 0 ? SpoolSync::batch : SpoolSync::none;
+    c.duration(s, "spool", "batch_max_delay", cfg.spool.batch_max_delay, std::chrono::nanoseconds(0),
+               std::chrono::seconds(10));
+    int full = c.choice(s, "spool", "when_full", {"backpressure", "drop-oldest"});
+    if (full >= 0) cfg.spool.when_full = full == 0 ? WhenFull::backpressure : WhenFull::drop_oldest;
+  }
+
+  if (cfg.ingest.client_id.empty()) cfg.ingest.client_id = "edgegw-" + cfg.gateway.id + "-in";
+  if (cfg.uplink.client_id.empty()) cfg.uplink.client_id = "edgegw-" + cfg.gateway.id + "-up";
+  if (errors.size() != errors_before) return std::nullopt;
+  return cfg;
+}
+
+std::optional<Config> load(const std::string& path, std::vector<std::string>& errors) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    errors.push_back(path + ":0: file: cannot read: " + std::strerror(errno));
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    errors.push_back(path + ":0: file: read error: " + std::strerror(errno));
+    return std::nullopt;
+  }
+  return parse(text.str(), path, errors);
+}
+
+}  // namespace edgegw::config

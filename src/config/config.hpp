@@ -1,0 +1,85 @@
+// The configuration: TOML (toml++) validated into an immutable Config at startup. Every
+// problem found is reported as "FILE:LINE: key: reason"; docs/CONFIG.md lists the keys.
+// Used at startup only (it allocates freely).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/url.hpp"
+#include "util/log.hpp"
+
+namespace edgegw::config {
+
+enum class MqttVersion { v311, v5 };
+
+struct Tls {
+  std::string ca_file = "/etc/ssl/certs/ca-certificates.crt";
+  std::string cert_file;
+  std::string key_file;
+  std::string server_name;  // empty: the URL's host
+  std::vector<std::string> alpn;
+};
+
+struct Gateway {
+  std::string id;
+  std::string state_dir = "/var/lib/edgegw";
+  util::Level log_level = util::Level::info;
+};
+
+struct Ingest {
+  Url url;
+  std::vector<std::string> topics;
+  std::uint8_t qos = 1;
+  MqttVersion mqtt_version = MqttVersion::v5;
+  std::string client_id;  // default: "edgegw-<gateway.id>-in"
+  std::uint16_t keepalive_s = 30;
+  std::uint16_t receive_maximum = 64;
+  Tls tls;
+};
+
+struct Uplink {
+  Url url;
+  std::string topic_prefix;
+  std::uint8_t qos = 1;
+  std::uint16_t max_inflight = 64;
+  MqttVersion mqtt_version = MqttVersion::v5;
+  std::string client_id;  // default: "edgegw-<gateway.id>-up"
+  std::uint16_t keepalive_s = 30;
+  Tls tls;
+};
+
+struct Pool {
+  std::uint32_t slots = 0;       // default from the board profile
+  std::uint32_t slot_bytes = 0;  // default from the board profile
+};
+
+enum class SpoolSync { batch, none };
+enum class WhenFull { backpressure, drop_oldest };
+
+struct Spool {
+  std::uint64_t max_bytes = 0;  // default from the board profile
+  SpoolSync sync = SpoolSync::batch;
+  std::chrono::nanoseconds batch_max_delay = std::chrono::milliseconds(10);
+  WhenFull when_full = WhenFull::backpressure;
+};
+
+struct Config {
+  std::string source;  // the file it came from
+  Gateway gateway;
+  Ingest ingest;
+  Uplink uplink;
+  Pool pool;
+  Spool spool;
+};
+
+// Parses and validates TOML text; `source` names it in errors. On failure returns nothing
+// and appends every error found to `errors`.
+std::optional<Config> parse(std::string_view text, const std::string& source, std::vector<std::string>& errors);
+// Reads the file and parses it; an unreadable file is "FILE:0: file: reason".
+std::optional<Config> load(const std::string& path, std::vector<std::string>& errors);
+
+}  // namespace edgegw::config

@@ -1,0 +1,110 @@
+// The event loop: one epoll instance, level-triggered, plus timers and deferred calls.
+// Everything of edgegw's data path runs on the thread that calls run(); nothing here
+// allocates after construction (timers and deferred calls are intrusive).
+#pragma once
+
+#include <cstdint>
+#include <chrono>
+
+#include "util/fd.hpp"
+
+namespace edgegw::event {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+using Duration = Clock::duration;
+
+class IoHandler {
+ public:
+  virtual void on_io(std::uint32_t events) = 0;  // EPOLLIN/EPOLLOUT/EPOLLERR/EPOLLHUP bits
+
+ protected:
+  ~IoHandler() = default;
+};
+
+class Loop;
+
+// A one-shot timer owned by its user; it registers with the loop for its whole life.
+class Timer {
+ public:
+  class Handler {
+   public:
+    virtual void on_timer(Timer& timer) = 0;
+
+   protected:
+    ~Handler() = default;
+  };
+
+  Timer(Loop& loop, Handler& handler);
+  ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  void arm_at(TimePoint deadline);
+  void arm_in(Duration delay);
+  void cancel() { m_armed = false; }
+  bool armed() const { return m_armed; }
+  TimePoint deadline() const { return m_deadline; }
+
+ private:
+  friend class Loop;
+  Loop& m_loop;
+  Handler& m_handler;
+  TimePoint m_deadline{};
+  bool m_armed = false;
+  Timer* m_next = nullptr;  // the loop's list of all timers
+};
+
+// A call made on the next loop iteration, outside the caller's stack (so that a callback
+// never re-enters the code that triggered it).
+class Deferred {
+ public:
+  virtual void run_deferred() = 0;
+
+ protected:
+  ~Deferred() = default;
+
+ private:
+  friend class Loop;
+  Deferred* m_next = nullptr;
+  bool m_queued = false;
+};
+
+class Loop {
+ public:
+  Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  // fd registration; the handler must outlive its registration. Return false on failure
+  // (errno is set).
+  bool add(int fd, std::uint32_t events, IoHandler* handler);
+  bool modify(int fd, std::uint32_t events, IoHandler* handler);
+  void remove(int fd);
+
+  // Queues a deferred call unless it is already queued.
+  void defer(Deferred& call);
+
+  // Runs until stop(). Returns false if epoll itself failed.
+  bool run();
+  // One iteration waiting at most max_wait (for tests and tools). False on epoll failure.
+  bool run_once(Duration max_wait);
+  void stop() { m_stopping = true; }
+  bool stopping() const { return m_stopping; }
+
+  TimePoint now() const { return Clock::now(); }
+
+ private:
+  friend class Timer;
+  void fire_timers();
+  void run_deferred();
+  Duration until_next_timer(Duration max_wait) const;
+
+  util::Fd m_epoll;
+  Timer* m_timers = nullptr;
+  Deferred* m_deferred_head = nullptr;
+  Deferred* m_deferred_tail = nullptr;
+  bool m_stopping = false;
+};
+
+}  // namespace edgegw::event

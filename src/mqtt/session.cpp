@@ -1,0 +1,463 @@
+// Session: connection lifecycle, keepalive and the output path. The input path is in
+// session_rx.cpp.
+#include "mqtt/session.hpp"
+
+#include <sys/epoll.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+#include "util/log.hpp"
+
+namespace edgegw::mqtt {
+namespace {
+
+constexpr std::size_t k_tx_headroom = 1024;  // beyond the largest message: headers, acks, pings
+
+}  // namespace
+
+const char* state_name(SessionState state) {
+  switch (state) {
+    case SessionState::stopped: return "stopped";
+    case SessionState::backoff: return "backoff";
+    case SessionState::connecting: return "connecting";
+    case SessionState::awaiting_connack: return "awaiting-connack";
+    case SessionState::connected: return "connected";
+  }
+  return "?";
+}
+
+event::Duration backoff_delay(unsigned attempt, event::Duration min, event::Duration max, util::Random& random) {
+  event::Duration delay = min;
+  for (unsigned i = 0; i < attempt && delay < max; ++i) delay *= 2;
+  if (delay > max) delay = max;
+  const auto ticks = static_cast<std::uint64_t>(delay.count());
+  return event::Duration(static_cast<event::Duration::rep>(random.between(ticks / 2, ticks)));
+}
+
+Session::Session(event::Loop& loop, Transport& transport, mem::Pool* pool, SessionOptions options,
+                 SessionHandler& handler)
+    : m_loop(loop),
+      m_transport(transport),
+      m_pool(pool),
+      m_options(std::move(options)),
+      m_handler(handler),
+      m_timer(loop, *this),
+      m_random(m_options.random_seed ? m_options.random_seed
+                                      : static_cast<std::uint64_t>(event::Clock::now().time_since_epoch().count())),
+      m_rx_cap(m_options.rx_buffer_bytes),
+      m_ack_cap(m_options.receive_maximum ? m_options.receive_maximum : 1),
+      m_tx_cap(m_options.tx_buffer_bytes ? m_options.tx_buffer_bytes
+                                         : (pool ? pool->slot_capacity() : 4096) + k_tx_headroom),
+      m_out_cap(m_options.max_inflight ? m_options.max_inflight : 1) {
+  m_rx.reset(new std::uint8_t[m_rx_cap]);
+  m_tx.reset(new std::uint8_t[m_tx_cap]);
+  m_acks.reset(new PendingAck[m_ack_cap]);
+  m_out.reset(new Outgoing[m_out_cap]);
+  m_awaiting_rel.reset(new IdSet);
+  m_pubcomp_owed.reset(new IdSet);
+  m_subscriptions.reserve(m_options.subscriptions.size());
+  for (const std::string& filter : m_options.subscriptions) {
+    m_subscriptions.push_back(Subscription{filter, m_options.subscribe_qos});
+  }
+}
+
+Session::~Session() {
+  if (m_registered_fd >= 0) m_loop.remove(m_registered_fd);
+  if (m_pool) m_pool->wait_for_slot(nullptr);
+  if (m_rx_slot) m_pool->release(m_rx_slot);
+}
+
+std::size_t Session::footprint_bytes() const {
+  return m_rx_cap + m_tx_cap + m_ack_cap * sizeof(PendingAck) + m_out_cap * sizeof(Outgoing) +
+         2 * sizeof(IdSet) + m_subscriptions.capacity() * sizeof(Subscription);
+}
+
+std::uint32_t Session::publish_window() const {
+  return std::min<std::uint32_t>(m_out_cap, m_server_receive_maximum);
+}
+
+std::uint16_t Session::keepalive_s() const {
+  return m_server_keepalive_set ? m_server_keepalive : m_options.keepalive_s;
+}
+
+// ---- connection lifecycle --------------------------------------------------------------
+
+void Session::start() {
+  m_running = true;
+  if (m_state == SessionState::stopped || m_state == SessionState::backoff) connect_now();
+}
+
+void Session::connect_now() {
+  m_state = SessionState::connecting;
+  m_timer.arm_in(m_options.connect_timeout);
+  handle_progress(m_transport.open());
+}
+
+void Session::handle_progress(Progress progress) {
+  switch (progress) {
+    case Progress::done:
+      m_progress_events = 0;
+      send_connect();
+      break;
+    case Progress::want_read: m_progress_events = EPOLLIN; break;
+    case Progress::want_write: m_progress_events = EPOLLOUT; break;
+    case Progress::failed: fail(Reason::unspecified_error, false, "%s", m_transport.error()); return;
+  }
+  update_interest();
+}
+
+void Session::send_connect() {
+  Connect c;
+  c.version = m_options.version;
+  c.clean_start = m_options.clean_start;
+  c.keepalive = m_options.keepalive_s;
+  c.client_id = m_options.client_id;
+  if (c.version == Version::v5) {
+    c.props.session_expiry = m_options.session_expiry_s;
+    c.props.mark(PropertyId::session_expiry);
+    c.props.receive_maximum = static_cast<std::uint16_t>(m_ack_cap);
+    c.props.mark(PropertyId::receive_maximum);
+  }
+  m_tx_begin = m_tx_end = 0;
+  m_tx_end = encode(std::span(m_tx.get(), m_tx_cap), c);
+  if (m_tx_end == 0) {
+    fail(Reason::implementation_specific_error, false, "CONNECT does not fit the send buffer");
+    return;
+  }
+  m_state = SessionState::awaiting_connack;
+  write_out();
+}
+
+void Session::fail(Reason reason, bool from_server, const char* fmt, ...) {
+  if (m_failing || m_state == SessionState::stopped || m_state == SessionState::backoff) return;
+  m_failing = true;
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(m_failure_text, sizeof m_failure_text, fmt, ap);
+  va_end(ap);
+  m_failure = DisconnectInfo{reason, from_server, m_failure_text};
+  if (reason == Reason::malformed_packet || reason == Reason::protocol_error) ++m_counters.protocol_errors;
+  // Tell a v5 server why we are leaving, if it was its packet that was bad.
+  if (m_options.version == Version::v5 && m_state == SessionState::connected && !from_server &&
+      reason != Reason::unspecified_error) {
+    Disconnect d;
+    d.reason = reason;
+    std::uint8_t buf[8];
+    std::size_t n = encode(buf, d, m_options.version);
+    if (m_tx_end == m_tx_begin) (void)m_transport.write(std::span<const std::uint8_t>(buf, n));
+  }
+  m_loop.defer(*this);
+}
+
+void Session::run_deferred() {
+  if (m_failing) {
+    close_now();
+    return;
+  }
+  // Input resumed (pool slot or ack room came back): work through what is buffered.
+  if (usable() && !m_paused) read_input();
+  update_interest();
+}
+
+void Session::close_now() {
+  const bool was_connected = m_state == SessionState::connected;
+  if (m_registered_fd >= 0) m_loop.remove(m_registered_fd);
+  m_registered_fd = -1;
+  m_registered_events = 0;
+  m_transport.close();
+  reset_input();
+  ++m_connection;  // tokens of this connection are stale from now on
+  m_ack_head = m_ack_tail = 0;
+  m_tx_begin = m_tx_end = 0;
+  m_ping_pending = m_ping_outstanding = m_subscribe_pending = false;
+  // Everything not acknowledged is sent again, with DUP, on the next connection.
+  m_out_next = m_out_head;
+  m_outstanding = 0;
+  m_server_receive_maximum = 65535;
+  m_server_max_packet = 0;
+  m_server_keepalive_set = false;
+
+  if (was_connected) ++m_counters.disconnects;
+  else ++m_counters.connect_failures;
+  const DisconnectInfo info = m_failing ? m_failure : DisconnectInfo{Reason::success, false, "stopped"};
+  m_failing = false;
+  m_state = m_running ? SessionState::backoff : SessionState::stopped;
+  if (m_running) {
+    event::Duration delay = backoff_delay(m_attempt++, m_options.reconnect_min, m_options.reconnect_max, m_random);
+    m_timer.arm_in(delay);
+    EGW_LOG(info, "mqtt %s: disconnected (%s: %s); reconnecting in %lld ms", m_options.client_id.c_str(),
+            reason_name(info.reason), info.detail,
+            static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()));
+  } else {
+    m_timer.cancel();
+  }
+  m_handler.on_disconnected(info);
+}
+
+void Session::stop() {
+  m_running = false;
+  if (m_state == SessionState::backoff) {
+    m_timer.cancel();
+    m_state = SessionState::stopped;
+    return;
+  }
+  if (m_state == SessionState::connected && !m_failing) {
+    Disconnect d;
+    std::span<std::uint8_t> space = tx_space();
+    m_tx_end += encode(space, d, m_options.version);
+    write_out();
+  }
+  if (m_state != SessionState::stopped) {
+    m_failing = false;
+    close_now();
+  }
+}
+
+void Session::update_interest() {
+  const int fd = m_transport.fd();
+  std::uint32_t events = 0;
+  if (fd >= 0) {
+    if (m_state == SessionState::connecting) {
+      events = m_progress_events;
+    } else if (m_state >= SessionState::awaiting_connack) {
+      if (!m_paused) events |= EPOLLIN;
+      if (m_tx_end > m_tx_begin) events |= EPOLLOUT;
+    }
+  }
+  if (fd != m_registered_fd && m_registered_fd >= 0) {
+    m_loop.remove(m_registered_fd);
+    m_registered_fd = -1;
+  }
+  if (fd < 0) return;
+  if (m_registered_fd < 0) {
+    if (m_loop.add(fd, events, this)) {
+      m_registered_fd = fd;
+      m_registered_events = events;
+    }
+  } else if (events != m_registered_events && m_loop.modify(fd, events, this)) {
+    m_registered_events = events;
+  }
+}
+
+void Session::on_io(std::uint32_t events) {
+  if (m_failing) return;
+  if (m_state == SessionState::connecting) {
+    handle_progress(m_transport.progress());
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) read_input();
+  if ((events & EPOLLOUT) && usable()) write_out();
+  if (usable()) flush();
+}
+
+void Session::on_slot_available() {
+  m_paused &= static_cast<std::uint8_t>(~k_pause_pool);
+  m_loop.defer(*this);
+}
+
+void Session::pause_input(std::uint8_t reason) {
+  if (!m_paused) ++m_counters.input_pauses;
+  m_paused |= reason;
+  if (reason == k_pause_pool) m_pool->wait_for_slot(this);
+  update_interest();
+}
+
+// ---- timers: connect timeout, reconnect, keepalive -------------------------------------
+
+void Session::on_timer(event::Timer&) {
+  switch (m_state) {
+    case SessionState::stopped: return;
+    case SessionState::backoff: connect_now(); return;
+    case SessionState::connecting:
+    case SessionState::awaiting_connack:
+      fail(Reason::unspecified_error, false, "no CONNACK within %lld ms",
+           static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(m_options.connect_timeout).count()));
+      return;
+    case SessionState::connected: break;
+  }
+  const event::TimePoint now = m_loop.now();
+  if (m_ping_outstanding && now >= m_ping_deadline) {
+    fail(Reason::keepalive_timeout, false, "no PINGRESP within %u s", keepalive_s());
+    return;
+  }
+  if (!m_ping_outstanding && now >= m_last_tx + std::chrono::seconds(keepalive_s())) {
+    m_ping_pending = m_ping_outstanding = true;
+    m_ping_deadline = now + std::chrono::seconds(keepalive_s());
+    flush();
+  }
+  arm_keepalive();
+}
+
+void Session::arm_keepalive() {
+  if (keepalive_s() == 0) {
+    m_timer.cancel();
+    return;
+  }
+  event::TimePoint next = m_last_tx + std::chrono::seconds(keepalive_s());
+  if (m_ping_outstanding && m_ping_deadline < next) next = m_ping_deadline;
+  m_timer.arm_at(next);
+}
+
+// ---- output -------------------------------------------------------------------------
+
+std::span<std::uint8_t> Session::tx_space() {
+  if (m_tx_begin == m_tx_end) m_tx_begin = m_tx_end = 0;
+  if (m_tx_begin > 0 && m_tx_cap - m_tx_end < k_tx_headroom) {
+    std::memmove(m_tx.get(), m_tx.get() + m_tx_begin, m_tx_end - m_tx_begin);
+    m_tx_end -= m_tx_begin;
+    m_tx_begin = 0;
+  }
+  return {m_tx.get() + m_tx_end, m_tx_cap - m_tx_end};
+}
+
+void Session::flush() {
+  if (!usable()) return;
+  if (m_state == SessionState::connected) compose();
+  write_out();
+  update_interest();
+}
+
+void Session::compose() {
+  if (m_ping_pending) {
+    std::size_t n = encode_ping(tx_space(), PacketType::pingreq);
+    if (n) {
+      m_tx_end += n;
+      m_ping_pending = false;
+      ++m_counters.pings_sent;
+    }
+  }
+  while (m_pubcomp_owed->size() > 0) {
+    const std::uint16_t id = m_pubcomp_owed->first();
+    std::size_t n = encode(tx_space(), Ack{PacketType::pubcomp, id}, m_options.version);
+    if (n == 0) return;
+    m_tx_end += n;
+    m_pubcomp_owed->erase(id);
+  }
+  if (!compose_acks()) return;
+  if (m_subscribe_pending) {
+    Subscribe s;
+    s.packet_id = m_subscribe_id = take_packet_id();
+    s.subscriptions = m_subscriptions;
+    std::size_t n = encode(tx_space(), s, m_options.version);
+    if (n == 0) {
+      if (m_tx_end > m_tx_begin) return;  // wait for the buffer to drain
+      fail(Reason::implementation_specific_error, false, "SUBSCRIBE for %zu filters does not fit the send buffer",
+           m_subscriptions.size());
+      return;
+    }
+    m_tx_end += n;
+    m_subscribe_pending = false;
+  }
+  compose_publishes();
+}
+
+bool Session::compose_acks() {
+  const bool was_full = m_ack_tail - m_ack_head == m_ack_cap;
+  while (m_ack_head != m_ack_tail) {
+    PendingAck& a = m_acks[m_ack_head % m_ack_cap];
+    if (!a.ready) break;
+    const PacketType type = a.qos == 2 ? PacketType::pubrec : PacketType::puback;
+    std::size_t n = encode(tx_space(), Ack{type, a.packet_id}, m_options.version);
+    if (n == 0) return false;
+    m_tx_end += n;
+    if (a.qos == 2) m_awaiting_rel->insert(a.packet_id);
+    ++m_ack_head;
+  }
+  if (was_full && m_ack_tail - m_ack_head < m_ack_cap && (m_paused & k_pause_acks)) {
+    m_paused &= static_cast<std::uint8_t>(~k_pause_acks);
+    m_loop.defer(*this);
+  }
+  return true;
+}
+
+void Session::compose_publishes() {
+  const std::uint32_t window = publish_window();
+  while (m_out_next != m_out_tail && m_outstanding < window) {
+    Outgoing& o = m_out[m_out_next % m_out_cap];
+    if (o.acked) {  // acknowledged out of order before a reconnect
+      ++m_out_next;
+      continue;
+    }
+    Publish p;
+    p.topic_prefix = o.message.topic_prefix;
+    p.topic = o.message.topic;
+    p.payload = o.message.payload;
+    p.qos = o.message.qos;
+    p.retain = o.message.retain;
+    p.dup = o.sent_before;
+    p.packet_id = o.packet_id;
+    p.props.user = o.message.user_properties;
+    std::size_t n = encode(tx_space(), p, m_options.version);
+    if (n == 0) return;
+    m_tx_end += n;
+    o.sent_before = true;
+    ++m_outstanding;
+    ++m_out_next;
+    ++m_counters.published;
+  }
+}
+
+std::uint16_t Session::take_packet_id() {
+  // Ids go round 1..65535. The publish ring holds at most 65,000 entries (the config's
+  // limit), so an id is never reused while its packet is unacknowledged.
+  const std::uint16_t id = m_next_packet_id;
+  m_next_packet_id = static_cast<std::uint16_t>(id == 65535 ? 1 : id + 1);
+  return id;
+}
+
+void Session::write_out() {
+  while (m_tx_end > m_tx_begin) {
+    IoResult r = m_transport.write(std::span<const std::uint8_t>(m_tx.get() + m_tx_begin, m_tx_end - m_tx_begin));
+    if (r.status == IoStatus::ok) {
+      m_tx_begin += r.bytes;
+      m_last_tx = m_loop.now();
+      continue;
+    }
+    if (r.status == IoStatus::would_block) break;
+    fail(Reason::unspecified_error, false, "%s", r.status == IoStatus::closed ? "connection closed by peer"
+                                                                             : m_transport.error());
+    return;
+  }
+  if (m_tx_end == m_tx_begin) m_tx_begin = m_tx_end = 0;
+}
+
+PublishStatus Session::publish(const OutMessage& message, std::uint64_t cookie) {
+  Publish p;
+  p.topic_prefix = message.topic_prefix;
+  p.topic = message.topic;
+  p.payload = message.payload;
+  p.qos = message.qos;
+  p.retain = message.retain;
+  p.packet_id = message.qos ? 1 : 0;
+  p.props.user = message.user_properties;
+  const std::size_t size = encoded_size(p, m_options.version);
+  if (size == 0 || size > m_tx_cap - k_tx_headroom || (m_server_max_packet && size > m_server_max_packet)) {
+    return PublishStatus::too_large;
+  }
+  if (message.qos == 0) {
+    if (m_state != SessionState::connected || m_failing) return PublishStatus::not_connected;
+    std::size_t n = encode(tx_space(), p, m_options.version);
+    if (n == 0) return PublishStatus::buffer_full;
+    m_tx_end += n;
+    ++m_counters.published;
+    flush();
+    return PublishStatus::queued;
+  }
+  if (publish_room() == 0) return PublishStatus::window_full;
+  m_out[m_out_tail++ % m_out_cap] = Outgoing{message, cookie, take_packet_id(), false, false};
+  flush();
+  return PublishStatus::queued;
+}
+
+void Session::ack(AckToken token) {
+  if (token.connection != m_connection || token.seq - m_ack_head >= m_ack_tail - m_ack_head) {
+    ++m_counters.stale_acks;
+    return;
+  }
+  m_acks[token.seq % m_ack_cap].ready = true;
+  flush();
+}
+
+}  // namespace edgegw::mqtt

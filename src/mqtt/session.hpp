@@ -1,0 +1,277 @@
+// The MQTT client session: connect (with reconnect, backoff and jitter), subscribe,
+// receive QoS 0/1/2 with acknowledgement controlled by the application, publish QoS 0/1
+// with a bounded in-flight window, keepalive. Driven by the event loop; after construction
+// nothing is allocated (buffers, rings and bitsets are sized once from SessionOptions).
+//
+// Received PUBLISH packets are read straight into a slot of the fixed pool. When the pool
+// is empty, or receive_maximum messages await the application's ack, the session stops
+// reading the socket: the broker holds the rest (backpressure, never allocation).
+//
+// Callbacks to SessionHandler run on the loop thread, never from inside a call the
+// application made into the session (failures are handled on the next loop iteration).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "event/loop.hpp"
+#include "mem/pool.hpp"
+#include "mqtt/codec/packets.hpp"
+#include "mqtt/id_set.hpp"
+#include "mqtt/transport.hpp"
+#include "util/random.hpp"
+
+namespace edgegw::mqtt {
+
+// A received message. Topic, payload and properties are views into `slot`, which the
+// handler owns from on_message() on and must give back with Pool::release().
+struct Message {
+  mem::Slot* slot = nullptr;
+  std::string_view topic;
+  Bytes payload;
+  Properties props;
+  std::uint8_t qos = 0;
+  bool retain = false;
+  bool dup = false;
+  std::uint16_t packet_id = 0;
+};
+
+// Names a received QoS 1/2 message for Session::ack(). Tokens of an earlier connection are
+// ignored (the broker redelivers those messages after the reconnect).
+struct AckToken {
+  std::uint32_t connection = 0;
+  std::uint32_t seq = 0;
+};
+
+// A message to publish. The views must stay valid until on_published() for its cookie
+// (QoS 1), or until publish() returns (QoS 0).
+struct OutMessage {
+  std::string_view topic_prefix;
+  std::string_view topic;
+  Bytes payload;
+  std::uint8_t qos = 1;
+  bool retain = false;
+  std::span<const UserProperty> user_properties;  // MQTT 5 only
+};
+
+enum class PublishStatus {
+  queued,         // will be sent (QoS 1: and resent after reconnects) until acknowledged
+  window_full,    // max_inflight QoS 1 messages are queued already
+  not_connected,  // QoS 0 while not connected
+  buffer_full,    // QoS 0: no room in the send buffer now
+  too_large,      // larger than the send buffer or the server's Maximum Packet Size
+};
+
+struct DisconnectInfo {
+  Reason reason = Reason::success;
+  bool from_server = false;  // the server sent DISCONNECT or refused in CONNACK
+  const char* detail = "";   // readable cause, valid during the callback
+};
+
+class SessionHandler {
+ public:
+  virtual void on_connected(bool session_present) = 0;
+  virtual void on_disconnected(const DisconnectInfo& info) = 0;
+  virtual void on_message(const Message& message, AckToken token) = 0;
+  // One reason code per subscribed filter, in order.
+  virtual void on_subscribed(Bytes reasons) { (void)reasons; }
+  // The broker acknowledged a QoS 1 publish (reason >= 0x80: it refused the message).
+  virtual void on_published(std::uint64_t cookie, Reason reason) { (void)cookie, (void)reason; }
+
+ protected:
+  ~SessionHandler() = default;
+};
+
+struct SessionOptions {
+  Version version = Version::v5;
+  std::string client_id;
+  bool clean_start = false;
+  std::uint32_t session_expiry_s = 0xffffffff;  // MQTT 5; 3.1.1 sessions never expire
+  std::uint16_t keepalive_s = 30;
+  std::vector<std::string> subscriptions;
+  std::uint8_t subscribe_qos = 1;
+  std::uint16_t receive_maximum = 64;  // received QoS 1/2 messages awaiting ack() at once
+  std::uint16_t max_inflight = 64;     // QoS 1 publishes queued or awaiting PUBACK at once
+  std::size_t rx_buffer_bytes = 8192;  // largest non-PUBLISH packet accepted
+  std::size_t tx_buffer_bytes = 0;     // 0: room for the largest pool message plus 1 KiB
+  event::Duration connect_timeout = std::chrono::seconds(10);
+  event::Duration reconnect_min = std::chrono::milliseconds(200);
+  event::Duration reconnect_max = std::chrono::seconds(30);
+  std::uint64_t random_seed = 0;  // 0: seeded from the clock
+};
+
+struct SessionCounters {
+  std::uint64_t received = 0;            // messages handed to on_message
+  std::uint64_t refused_oversize = 0;    // larger than a pool slot: acknowledged and dropped
+  std::uint64_t duplicates_dropped = 0;  // QoS 2 redeliveries already accepted
+  std::uint64_t stale_acks = 0;          // ack() for a message of an earlier connection
+  std::uint64_t published = 0;           // QoS 0/1 PUBLISH packets written (resends too)
+  std::uint64_t publish_acked = 0;
+  std::uint64_t connects = 0;            // successful CONNACKs
+  std::uint64_t connect_failures = 0;
+  std::uint64_t disconnects = 0;
+  std::uint64_t protocol_errors = 0;     // malformed or illegal packets from the server
+  std::uint64_t pings_sent = 0;
+  std::uint64_t pongs_received = 0;
+  std::uint64_t input_pauses = 0;        // times reading stopped for a full pool or ack ring
+};
+
+enum class SessionState { stopped, backoff, connecting, awaiting_connack, connected };
+const char* state_name(SessionState state);
+
+// Delay before reconnect attempt `attempt` (0-based): exponential from min to max, with
+// jitter uniform in [d/2, d] so that many gateways do not reconnect in step.
+event::Duration backoff_delay(unsigned attempt, event::Duration min, event::Duration max, util::Random& random);
+
+class Session : private event::IoHandler,
+                private event::Timer::Handler,
+                private event::Deferred,
+                private mem::PoolWaiter {
+ public:
+  // pool may be null for a session that only publishes; PUBLISH packets it still
+  // receives are refused as oversize.
+  Session(event::Loop& loop, Transport& transport, mem::Pool* pool, SessionOptions options, SessionHandler& handler);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Connects now, and again after every failure, until stop().
+  void start();
+  // Sends DISCONNECT (best effort) and closes; on_disconnected runs before this returns.
+  void stop();
+
+  // The application holds the message durably (or no longer needs it redelivered): its
+  // PUBACK/PUBREC may go out, after those of every message received before it.
+  void ack(AckToken token);
+
+  PublishStatus publish(const OutMessage& message, std::uint64_t cookie);
+  // How many more QoS 1 messages publish() would take now.
+  std::uint32_t publish_room() const { return m_out_cap - (m_out_tail - m_out_head); }
+
+  SessionState state() const { return m_state; }
+  const SessionCounters& counters() const { return m_counters; }
+  // Effective publish window: min(max_inflight, server Receive Maximum).
+  std::uint32_t publish_window() const;
+  std::uint32_t unacked_received() const { return m_ack_tail - m_ack_head; }
+  Version version() const { return m_options.version; }
+  // Heap bytes this session took at construction (buffers, rings, bitsets).
+  std::size_t footprint_bytes() const;
+
+ private:
+  enum class RxMode : std::uint8_t { header, body, publish_start, slot_body, discard };
+  enum PauseReason : std::uint8_t { k_pause_pool = 1, k_pause_acks = 2 };
+
+  struct PendingAck {
+    std::uint16_t packet_id;
+    std::uint8_t qos;
+    bool ready;
+  };
+  struct Outgoing {
+    OutMessage message;
+    std::uint64_t cookie;
+    std::uint16_t packet_id;
+    bool acked;
+    bool sent_before;  // resends carry DUP
+  };
+
+  // event callbacks
+  void on_io(std::uint32_t events) override;
+  void on_timer(event::Timer& timer) override;
+  void run_deferred() override;
+  void on_slot_available() override;
+
+  // connection (session.cpp)
+  void connect_now();
+  void handle_progress(Progress progress);
+  void send_connect();
+  void fail(Reason reason, bool from_server, const char* fmt, ...) __attribute__((format(printf, 4, 5)));
+  void close_now();
+  void update_interest();
+  bool usable() const { return m_state >= SessionState::awaiting_connack && !m_failing; }
+  void arm_keepalive();
+  std::uint16_t keepalive_s() const;
+
+  // output (session.cpp)
+  void flush();
+  void compose();
+  bool compose_acks();
+  void compose_publishes();
+  void write_out();
+  std::span<std::uint8_t> tx_space();
+  std::uint16_t take_packet_id();
+
+  // input (session_rx.cpp)
+  void read_input();
+  bool consume_buffered();
+  void handle_packet(Bytes body);
+  void handle_connack(Bytes body);
+  void handle_publish();
+  void handle_puback(const Ack& ack);
+  void finish_discard();
+  void push_ack(std::uint16_t packet_id, std::uint8_t qos, bool ready);
+  void pause_input(std::uint8_t reason);
+  void reset_input();
+
+  event::Loop& m_loop;
+  Transport& m_transport;
+  mem::Pool* m_pool;
+  SessionOptions m_options;
+  SessionHandler& m_handler;
+  event::Timer m_timer;
+  util::Random m_random;
+  std::vector<Subscription> m_subscriptions;  // views into m_options.subscriptions
+
+  SessionState m_state = SessionState::stopped;
+  bool m_running = false;
+  bool m_failing = false;
+  DisconnectInfo m_failure;
+  char m_failure_text[192] = "";
+  unsigned m_attempt = 0;
+  std::uint32_t m_connection = 0;
+  int m_registered_fd = -1;
+  std::uint32_t m_registered_events = 0;
+  std::uint32_t m_progress_events = 0;  // while connecting: what the transport waits for
+
+  // server's limits from CONNACK
+  std::uint32_t m_server_receive_maximum = 65535;
+  std::uint32_t m_server_max_packet = 0;  // 0: no limit
+  std::uint16_t m_server_keepalive = 0;
+  bool m_server_keepalive_set = false;
+
+  // keepalive
+  event::TimePoint m_last_tx{};
+  event::TimePoint m_ping_deadline{};
+  bool m_ping_pending = false;      // PINGREQ to compose
+  bool m_ping_outstanding = false;  // PINGRESP awaited
+
+  // input
+  std::unique_ptr<std::uint8_t[]> m_rx;
+  std::size_t m_rx_cap, m_rx_begin = 0, m_rx_end = 0;
+  RxMode m_rx_mode = RxMode::header;
+  FixedHeader m_header;
+  mem::Slot* m_rx_slot = nullptr;
+  std::uint32_t m_body_filled = 0;
+  std::uint8_t m_discard_prefix[4] = {};  // topic length and packet id of a discarded PUBLISH
+  std::uint8_t m_paused = 0;
+
+  // received messages awaiting ack, in arrival order
+  std::unique_ptr<PendingAck[]> m_acks;
+  std::uint32_t m_ack_cap, m_ack_head = 0, m_ack_tail = 0;
+  // QoS 2: PUBREC sent, PUBREL awaited; PUBREL received, PUBCOMP owed (bit per packet id)
+  std::unique_ptr<IdSet> m_awaiting_rel, m_pubcomp_owed;
+
+  // output
+  std::unique_ptr<std::uint8_t[]> m_tx;
+  std::size_t m_tx_cap, m_tx_begin = 0, m_tx_end = 0;
+  bool m_subscribe_pending = false;
+  std::uint16_t m_subscribe_id = 0;
+  std::unique_ptr<Outgoing[]> m_out;
+  std::uint32_t m_out_cap, m_out_head = 0, m_out_next = 0, m_out_tail = 0, m_outstanding = 0;
+  std::uint16_t m_next_packet_id = 1;
+
+  SessionCounters m_counters;
+};
+
+}  // namespace edgegw::mqtt

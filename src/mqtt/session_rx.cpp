@@ -1,0 +1,299 @@
+// Session: the input path. Small packets are parsed out of the receive buffer; a PUBLISH
+// body goes into a pool slot (copied from what is already buffered, then read from the
+// socket straight into the slot).
+#include <algorithm>
+#include <cstring>
+
+#include "mqtt/session.hpp"
+#include "util/log.hpp"
+
+namespace edgegw::mqtt {
+
+void Session::reset_input() {
+  if (m_pool) m_pool->wait_for_slot(nullptr);
+  if (m_rx_slot) m_pool->release(m_rx_slot);
+  m_rx_slot = nullptr;
+  m_rx_begin = m_rx_end = 0;
+  m_rx_mode = RxMode::header;
+  m_body_filled = 0;
+  m_paused = 0;
+}
+
+void Session::read_input() {
+  // A budget per wakeup keeps one busy connection from starving the rest of the loop.
+  for (int round = 0; round < 64; ++round) {
+    if (!consume_buffered()) return;
+    IoResult r;
+    if (m_rx_mode == RxMode::slot_body && m_rx_begin == m_rx_end) {
+      r = m_transport.read(std::span(m_rx_slot->data + m_body_filled, m_header.remaining - m_body_filled));
+      if (r.status == IoStatus::ok) m_body_filled += static_cast<std::uint32_t>(r.bytes);
+    } else {
+      if (m_rx_begin > 0) {
+        std::memmove(m_rx.get(), m_rx.get() + m_rx_begin, m_rx_end - m_rx_begin);
+        m_rx_end -= m_rx_begin;
+        m_rx_begin = 0;
+      }
+      r = m_transport.read(std::span(m_rx.get() + m_rx_end, m_rx_cap - m_rx_end));
+      if (r.status == IoStatus::ok) m_rx_end += r.bytes;
+    }
+    if (r.status == IoStatus::would_block) {
+      if (!m_transport.has_buffered_input()) return;
+      continue;
+    }
+    if (r.status == IoStatus::closed) {
+      fail(Reason::unspecified_error, false, "connection closed by the server");
+      return;
+    }
+    if (r.status == IoStatus::error) {
+      fail(Reason::unspecified_error, false, "%s", m_transport.error());
+      return;
+    }
+  }
+  m_loop.defer(*this);  // budget spent: carry on next iteration (TLS may hold bytes epoll cannot see)
+}
+
+// Parses what is buffered. Returns true when it needs more bytes, false when input must
+// stop (paused, failed or closed).
+bool Session::consume_buffered() {
+  while (true) {
+    if (!usable() || m_paused) return false;
+    const std::size_t avail = m_rx_end - m_rx_begin;
+    const Bytes buffered(m_rx.get() + m_rx_begin, avail);
+    switch (m_rx_mode) {
+      case RxMode::header: {
+        if (avail == 0) return true;
+        HeaderStatus st = decode_fixed_header(buffered, m_header);
+        if (st == HeaderStatus::need_more) return true;
+        if (st == HeaderStatus::malformed) {
+          fail(Reason::malformed_packet, false, "malformed fixed header (first byte 0x%02x)", buffered[0]);
+          return false;
+        }
+        m_rx_begin += m_header.size;
+        if (m_header.type == PacketType::publish) {
+          m_rx_mode = RxMode::publish_start;
+        } else if (m_header.remaining > m_rx_cap) {
+          fail(Reason::packet_too_large, false, "%s of %u bytes exceeds the %zu-byte receive buffer",
+               packet_name(m_header.type), m_header.remaining, m_rx_cap);
+          return false;
+        } else {
+          m_rx_mode = RxMode::body;
+        }
+        break;
+      }
+      case RxMode::body:
+        if (avail < m_header.remaining) return true;
+        m_rx_begin += m_header.remaining;
+        m_rx_mode = RxMode::header;
+        handle_packet(buffered.first(m_header.remaining));
+        break;
+      case RxMode::publish_start: {
+        const bool needs_ack = (m_header.flags & 0x06) != 0;
+        if (needs_ack && m_ack_tail - m_ack_head == m_ack_cap) {
+          pause_input(k_pause_acks);
+          return false;
+        }
+        m_body_filled = 0;
+        if (!m_pool || m_header.remaining > m_pool->slot_capacity()) {
+          m_rx_mode = RxMode::discard;
+          break;
+        }
+        m_rx_slot = m_pool->acquire();
+        if (!m_rx_slot) {
+          pause_input(k_pause_pool);
+          return false;
+        }
+        m_rx_mode = RxMode::slot_body;
+        break;
+      }
+      case RxMode::slot_body: {
+        const std::size_t n = std::min<std::size_t>(avail, m_header.remaining - m_body_filled);
+        std::memcpy(m_rx_slot->data + m_body_filled, buffered.data(), n);
+        m_rx_begin += n;
+        m_body_filled += static_cast<std::uint32_t>(n);
+        if (m_body_filled < m_header.remaining) return true;
+        m_rx_mode = RxMode::header;
+        handle_publish();
+        break;
+      }
+      case RxMode::discard: {
+        const std::size_t n = std::min<std::size_t>(avail, m_header.remaining - m_body_filled);
+        // Keep the bytes that name the message: topic length, then the packet id after the topic.
+        for (std::size_t i = 0; i < n; ++i) {
+          const std::uint32_t at = m_body_filled + static_cast<std::uint32_t>(i);
+          const std::uint32_t topic_len = (std::uint32_t{m_discard_prefix[0]} << 8) | m_discard_prefix[1];
+          if (at < 2) m_discard_prefix[at] = buffered[i];
+          else if (at >= 2 + topic_len && at < 4 + topic_len) m_discard_prefix[at - topic_len] = buffered[i];
+        }
+        m_rx_begin += n;
+        m_body_filled += static_cast<std::uint32_t>(n);
+        if (m_body_filled < m_header.remaining) return true;
+        m_rx_mode = RxMode::header;
+        finish_discard();
+        break;
+      }
+    }
+  }
+}
+
+void Session::push_ack(std::uint16_t packet_id, std::uint8_t qos, bool ready) {
+  m_acks[m_ack_tail % m_ack_cap] = PendingAck{packet_id, qos, ready};
+  ++m_ack_tail;
+}
+
+void Session::finish_discard() {
+  const std::uint8_t qos = (m_header.flags >> 1) & 0x03;
+  const auto packet_id = static_cast<std::uint16_t>((m_discard_prefix[2] << 8) | m_discard_prefix[3]);
+  if (qos > 0 && packet_id == 0) {
+    fail(Reason::malformed_packet, false, "PUBLISH of %u bytes with packet id 0", m_header.remaining);
+    return;
+  }
+  ++m_counters.refused_oversize;
+  EGW_LOG(warning, "mqtt %s: refused a %u-byte PUBLISH (QoS %u, packet id %u): larger than a pool slot (%u bytes)",
+          m_options.client_id.c_str(), m_header.remaining, qos, packet_id, m_pool ? m_pool->slot_capacity() : 0);
+  // Acknowledged so the broker does not redeliver it forever; counted and logged above.
+  if (qos > 0) push_ack(packet_id, qos, true);
+}
+
+void Session::handle_publish() {
+  mem::Slot* slot = std::exchange(m_rx_slot, nullptr);
+  Publish p;
+  Reason r = decode(m_header, Bytes(slot->data, m_header.remaining), m_options.version, p);
+  if (r == Reason::success && p.props.has(PropertyId::topic_alias)) r = Reason::topic_alias_invalid;  // we allow none
+  if (r != Reason::success) {
+    m_pool->release(slot);
+    fail(r, false, "bad PUBLISH from the server: %s", reason_name(r));
+    return;
+  }
+  if (p.topic.size() + p.payload.size() > m_pool->slot_bytes()) {
+    m_pool->release(slot);
+    ++m_counters.refused_oversize;
+    EGW_LOG(warning, "mqtt %s: refused a message on '%.*s': topic + payload is %zu bytes, pool slots hold %u",
+            m_options.client_id.c_str(), static_cast<int>(p.topic.size()), p.topic.data(),
+            p.topic.size() + p.payload.size(), m_pool->slot_bytes());
+    if (p.qos > 0) push_ack(p.packet_id, p.qos, true);
+    return;
+  }
+  if (p.qos == 2 && m_awaiting_rel->contains(p.packet_id)) {
+    // Accepted already (PUBREC sent); the server resent it before seeing our PUBREC.
+    m_pool->release(slot);
+    ++m_counters.duplicates_dropped;
+    push_ack(p.packet_id, 2, true);
+    return;
+  }
+  AckToken token{m_connection, m_ack_tail};
+  if (p.qos > 0) push_ack(p.packet_id, p.qos, false);
+  ++m_counters.received;
+  Message m{slot, p.topic, p.payload, p.props, p.qos, p.retain, p.dup, p.packet_id};
+  m_handler.on_message(m, token);
+}
+
+void Session::handle_puback(const Ack& ack) {
+  for (std::uint32_t i = m_out_head; i != m_out_next; ++i) {
+    Outgoing& o = m_out[i % m_out_cap];
+    if (o.packet_id != ack.packet_id || o.acked) continue;
+    o.acked = true;
+    --m_outstanding;
+    ++m_counters.publish_acked;
+    while (m_out_head != m_out_tail && m_out[m_out_head % m_out_cap].acked) ++m_out_head;
+    m_handler.on_published(o.cookie, ack.reason);
+    return;
+  }
+  EGW_LOG(debug, "mqtt %s: PUBACK for unknown packet id %u ignored", m_options.client_id.c_str(), ack.packet_id);
+}
+
+void Session::handle_connack(Bytes body) {
+  Connack c;
+  Reason r = decode(body, m_options.version, c);
+  if (r != Reason::success) {
+    fail(r, false, "bad CONNACK: %s", reason_name(r));
+    return;
+  }
+  if (is_error(c.reason)) {
+    fail(c.reason, true, "connection refused: %s%s%.*s", reason_name(c.reason), c.props.reason_string.empty() ? "" : ": ",
+         static_cast<int>(c.props.reason_string.size()), c.props.reason_string.data());
+    return;
+  }
+  m_state = SessionState::connected;
+  m_attempt = 0;
+  ++m_counters.connects;
+  if (c.props.has(PropertyId::receive_maximum)) m_server_receive_maximum = c.props.receive_maximum;
+  if (c.props.has(PropertyId::maximum_packet_size)) m_server_max_packet = c.props.maximum_packet_size;
+  if (c.props.has(PropertyId::server_keepalive)) {
+    m_server_keepalive = c.props.server_keepalive;
+    m_server_keepalive_set = true;
+  }
+  if (!c.session_present) {
+    // A new session: no QoS 2 exchange of an earlier one can still complete.
+    m_awaiting_rel->clear();
+    m_pubcomp_owed->clear();
+  }
+  m_subscribe_pending = !m_subscriptions.empty();
+  m_ping_outstanding = false;
+  m_timer.cancel();
+  arm_keepalive();
+  EGW_LOG(info, "mqtt %s: connected (MQTT %s, session %s, publish window %u)", m_options.client_id.c_str(),
+          m_options.version == Version::v5 ? "5.0" : "3.1.1", c.session_present ? "resumed" : "new", publish_window());
+  m_handler.on_connected(c.session_present);
+}
+
+void Session::handle_packet(Bytes body) {
+  const PacketType type = m_header.type;
+  if (m_state == SessionState::awaiting_connack) {
+    if (type == PacketType::connack) handle_connack(body);
+    else fail(Reason::protocol_error, false, "%s before CONNACK", packet_name(type));
+    return;
+  }
+  switch (type) {
+    case PacketType::puback:
+    case PacketType::pubrec:
+    case PacketType::pubrel:
+    case PacketType::pubcomp: {
+      Ack a;
+      Reason r = decode(m_header, body, m_options.version, a);
+      if (r != Reason::success) break;
+      if (type == PacketType::puback) {
+        handle_puback(a);
+      } else if (type == PacketType::pubrel) {
+        m_awaiting_rel->erase(a.packet_id);
+        m_pubcomp_owed->insert(a.packet_id);
+      } else {
+        // We publish at QoS 0 and 1 only: a PUBREC or PUBCOMP answers nothing we sent.
+        fail(Reason::protocol_error, false, "unexpected %s", packet_name(type));
+      }
+      return;
+    }
+    case PacketType::suback: {
+      SubAck s;
+      if (decode(m_header, body, m_options.version, s) != Reason::success) break;
+      for (std::size_t i = 0; i < s.reasons.size(); ++i) {
+        if (s.reasons[i] >= 0x80) {
+          std::string_view filter = i < m_subscriptions.size() ? m_subscriptions[i].filter : "?";
+          EGW_LOG(error, "mqtt %s: subscription to '%.*s' refused: %s", m_options.client_id.c_str(),
+                  static_cast<int>(filter.size()), filter.data(), reason_name(static_cast<Reason>(s.reasons[i])));
+        }
+      }
+      m_handler.on_subscribed(s.reasons);
+      return;
+    }
+    case PacketType::unsuback: return;
+    case PacketType::pingresp:
+      m_ping_outstanding = false;
+      ++m_counters.pongs_received;
+      arm_keepalive();
+      return;
+    case PacketType::disconnect: {
+      Disconnect d;
+      if (decode(body, m_options.version, d) != Reason::success) break;
+      fail(d.reason, true, "server sent DISCONNECT: %s%s%.*s", reason_name(d.reason),
+           d.props.reason_string.empty() ? "" : ": ", static_cast<int>(d.props.reason_string.size()),
+           d.props.reason_string.data());
+      return;
+    }
+    default:
+      fail(Reason::protocol_error, false, "unexpected %s from the server", packet_name(type));
+      return;
+  }
+  fail(Reason::malformed_packet, false, "malformed %s from the server", packet_name(type));
+}
+
+}  // namespace edgegw::mqtt

@@ -1,0 +1,105 @@
+#include "mqtt/tcp_transport.hpp"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace edgegw::mqtt {
+
+TcpTransport TcpTransport::tcp(std::string host, std::uint16_t port) {
+  TcpTransport t;
+  t.m_host = std::move(host);
+  t.m_port = port;
+  return t;
+}
+
+TcpTransport TcpTransport::unix_socket(std::string path) {
+  TcpTransport t;
+  t.m_host = std::move(path);
+  t.m_unix = true;
+  return t;
+}
+
+Progress TcpTransport::fail(const char* what, int err) {
+  if (m_unix) std::snprintf(m_error, sizeof m_error, "%s unix:%s: %s", what, m_host.c_str(), std::strerror(err));
+  else std::snprintf(m_error, sizeof m_error, "%s %s:%u: %s", what, m_host.c_str(), m_port, std::strerror(err));
+  m_fd.reset();
+  return Progress::failed;
+}
+
+Progress TcpTransport::open() {
+  m_fd.reset();
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  int family = AF_UNIX;
+  if (m_unix) {
+    auto* sun = reinterpret_cast<sockaddr_un*>(&addr);
+    if (m_host.size() >= sizeof sun->sun_path) return fail("connect", ENAMETOOLONG);
+    sun->sun_family = AF_UNIX;
+    std::memcpy(sun->sun_path, m_host.c_str(), m_host.size() + 1);
+    addr_len = sizeof(sockaddr_un);
+  } else {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    char port[8];
+    std::snprintf(port, sizeof port, "%u", m_port);
+    addrinfo* found = nullptr;
+    int rc = ::getaddrinfo(m_host.c_str(), port, &hints, &found);
+    if (rc != 0) {
+      std::snprintf(m_error, sizeof m_error, "resolve %s: %s", m_host.c_str(), ::gai_strerror(rc));
+      return Progress::failed;
+    }
+    std::memcpy(&addr, found->ai_addr, found->ai_addrlen);
+    addr_len = found->ai_addrlen;
+    family = found->ai_family;
+    ::freeaddrinfo(found);
+  }
+  m_fd.reset(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!m_fd) return fail("socket", errno);
+  if (!m_unix) {
+    int one = 1;
+    ::setsockopt(m_fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  if (::connect(m_fd.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) == 0) return Progress::done;
+  if (errno == EINPROGRESS || errno == EAGAIN) return Progress::want_write;
+  return fail("connect", errno);
+}
+
+Progress TcpTransport::progress() {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(m_fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err != 0) return fail("connect", err);
+  return Progress::done;
+}
+
+IoResult TcpTransport::read(std::span<std::uint8_t> into) {
+  ssize_t n = ::recv(m_fd.get(), into.data(), into.size(), 0);
+  if (n > 0) return {IoStatus::ok, static_cast<std::size_t>(n)};
+  if (n == 0) return {IoStatus::closed};
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {IoStatus::would_block};
+  fail("read", errno);
+  return {IoStatus::error};
+}
+
+IoResult TcpTransport::write(std::span<const std::uint8_t> from) {
+  ssize_t n = ::send(m_fd.get(), from.data(), from.size(), MSG_NOSIGNAL);
+  if (n >= 0) return {IoStatus::ok, static_cast<std::size_t>(n)};
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {IoStatus::would_block};
+  if (errno == EPIPE || errno == ECONNRESET) {
+    fail("write", errno);
+    return {IoStatus::closed};
+  }
+  fail("write", errno);
+  return {IoStatus::error};
+}
+
+}  // namespace edgegw::mqtt

@@ -1,0 +1,36 @@
+// Transport over TCP (IPv4 or IPv6) or a unix stream socket. Name resolution
+// (getaddrinfo) runs when a connection is opened, never on the data path.
+#pragma once
+
+#include <string>
+
+#include "mqtt/transport.hpp"
+#include "util/fd.hpp"
+
+namespace edgegw::mqtt {
+
+class TcpTransport : public Transport {
+ public:
+  // host may be a name, an IPv4 address or an IPv6 address (without brackets).
+  static TcpTransport tcp(std::string host, std::uint16_t port);
+  static TcpTransport unix_socket(std::string path);
+
+  Progress open() override;
+  Progress progress() override;
+  IoResult read(std::span<std::uint8_t> into) override;
+  IoResult write(std::span<const std::uint8_t> from) override;
+  void close() override { m_fd.reset(); }
+  int fd() const override { return m_fd.get(); }
+  const char* error() const override { return m_error; }
+
+ private:
+  TcpTransport() = default;
+  Progress fail(const char* what, int err);
+  std::string m_host;  // or the unix socket path
+  std::uint16_t m_port = 0;
+  bool m_unix = false;
+  util::Fd m_fd;
+  char m_error[160] = "";
+};
+
+}  // namespace edgegw::mqtt

@@ -1,0 +1,46 @@
+// The byte stream an MQTT session runs over. Non-blocking: every call returns at once and
+// the session waits in the event loop for the readiness the transport asks for. TCP and
+// unix sockets are in tcp_transport.hpp; TLS (mbedTLS) implements the same interface.
+// Owned by whoever creates the session; used only from the event loop thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace edgegw::mqtt {
+
+enum class Progress {
+  done,        // connected (and handshaken): read/write may be used
+  want_read,   // call progress() again when the fd is readable
+  want_write,  // call progress() again when the fd is writable
+  failed,      // see error(); the transport is closed
+};
+
+enum class IoStatus { ok, would_block, closed, error };
+
+struct IoResult {
+  IoStatus status;
+  std::size_t bytes = 0;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  // Starts a new connection (closing any old one).
+  virtual Progress open() = 0;
+  // Continues a connection that open() left in progress.
+  virtual Progress progress() = 0;
+  virtual IoResult read(std::span<std::uint8_t> into) = 0;
+  virtual IoResult write(std::span<const std::uint8_t> from) = 0;
+  // Readable data may be buffered inside the transport (TLS records) where epoll cannot see it.
+  virtual bool has_buffered_input() const { return false; }
+  virtual void close() = 0;
+  // The fd to wait on; -1 when closed.
+  virtual int fd() const = 0;
+  // The reason for the last failure, for logs ("connect 127.0.0.1:1883: Connection refused").
+  virtual const char* error() const = 0;
+};
+
+}  // namespace edgegw::mqtt
