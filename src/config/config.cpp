@@ -3,6 +3,8 @@
 #define TOML_EXCEPTIONS 0
 #include <toml++/toml.h>
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -332,8 +334,10 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
 }
 
 std::optional<Config> load(const std::string& path, std::vector<std::string>& errors) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) errno = EISDIR;
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  if (!in || S_ISDIR(st.st_mode)) {
     errors.push_back(path + ":0: file: cannot read: " + std::strerror(errno));
     return std::nullopt;
   }

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -44,6 +45,13 @@ bool can_connect(const std::string& host, std::uint16_t port, const std::string&
   return fd && ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0;
 }
 
+// Mosquitto started as root drops to the "mosquitto" user unless told to stay, and then
+// cannot use the test's private directory.
+std::string current_user() {
+  const passwd* pw = ::getpwuid(::getuid());
+  return pw ? pw->pw_name : "root";
+}
+
 }  // namespace
 
 std::uint16_t free_port(bool ipv6) {
@@ -80,7 +88,7 @@ Broker::Broker(BrokerOptions options) : m_options(std::move(options)) {
   std::string listener = m_options.unix_socket ? "listener 0 " + m_socket
                                                : "listener " + std::to_string(m_port) + " " + m_host;
   m_dir.write("mosquitto.conf", listener +
-                                    "\nallow_anonymous true\npersistence false\n"
+                                    "\nuser " + current_user() + "\nallow_anonymous true\npersistence false\n"
                                     "max_queued_messages 0\nlog_dest file " +
                                     m_dir.file("mosquitto.log") +
                                     "\nlog_type error\nlog_type warning\nlog_type notice\n" + m_options.extra_config +

@@ -109,7 +109,7 @@ std::vector<std::string> own_binary(const std::string& path) {
   std::vector<std::string> argv;
   std::string emulator = EDGEGW_EMULATOR;
   for (std::size_t start = 0; !emulator.empty() && start <= emulator.size();) {
-    std::size_t end = emulator.find(';', start);
+    std::size_t end = emulator.find('|', start);
     if (end == std::string::npos) end = emulator.size();
     argv.push_back(emulator.substr(start, end - start));
     start = end + 1;

@@ -42,7 +42,8 @@ class Process {
 int run(const std::vector<std::string>& argv, std::string* output = nullptr,
         std::chrono::seconds timeout = std::chrono::seconds(60), const std::string& stdin_file = "");
 
-// The emulator prefix (empty natively) for running this build's own binaries.
+// This build's own binary behind the emulator prefix, when cross-built (EDGEGW_EMULATOR
+// holds CMAKE_CROSSCOMPILING_EMULATOR joined with '|').
 std::vector<std::string> own_binary(const std::string& path);
 
 }  // namespace edgegw::test

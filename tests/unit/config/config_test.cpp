@@ -1,0 +1,167 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "config/config.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace edgegw;
+
+namespace {
+
+constexpr const char* k_valid = R"(# comment
+[gateway]
+id = "gw-0001"
+state_dir = "/var/lib/edgegw"
+
+[ingest]
+url = "mqtt://127.0.0.1:1883"
+topics = ["sensors/#", "+/status"]
+qos = 2
+
+[uplink]
+url = "mqtts://broker.example.com:8883"
+topic_prefix = "site-a/"
+qos = 1
+max_inflight = 32
+
+[uplink.tls]
+ca_file = "/etc/edgegw/ca.pem"
+cert_file = "/etc/edgegw/device.crt"
+key_file = "/etc/edgegw/device.key"
+alpn = ["x-amzn-mqtt-ca"]
+
+[pool]
+slots = 128
+slot_bytes = "8KiB"
+
+[spool]
+max_bytes = "64MiB"
+sync = "batch"
+batch_max_delay = "5ms"
+when_full = "drop-oldest"
+)";
+
+std::vector<std::string> errors_for(const std::string& text) {
+  std::vector<std::string> errors;
+  EXPECT_FALSE(config::parse(text, "gw.toml", errors));
+  return errors;
+}
+
+std::string replace(std::string text, const std::string& from, const std::string& to) {
+  auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  return text.replace(at, from.size(), to);
+}
+
+}  // namespace
+
+TEST(Config, reads_every_key_of_the_brief) {
+  std::vector<std::string> errors;
+  auto cfg = config::parse(k_valid, "gw.toml", errors);
+  ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+  EXPECT_EQ(cfg->gateway.id, "gw-0001");
+  EXPECT_EQ(cfg->ingest.url.host, "127.0.0.1");
+  EXPECT_EQ(cfg->ingest.url.port, 1883);
+  EXPECT_EQ(cfg->ingest.topics.size(), 2u);
+  EXPECT_EQ(cfg->ingest.qos, 2);
+  EXPECT_EQ(cfg->ingest.client_id, "edgegw-gw-0001-in");
+  EXPECT_EQ(cfg->uplink.url.scheme, config::Scheme::mqtts);
+  EXPECT_EQ(cfg->uplink.topic_prefix, "site-a/");
+  EXPECT_EQ(cfg->uplink.max_inflight, 32);
+  EXPECT_EQ(cfg->uplink.tls.alpn, std::vector<std::string>{"x-amzn-mqtt-ca"});
+  EXPECT_EQ(cfg->pool.slots, 128u);
+  EXPECT_EQ(cfg->pool.slot_bytes, 8192u);
+  EXPECT_EQ(cfg->spool.max_bytes, 64u << 20);
+  EXPECT_EQ(cfg->spool.batch_max_delay, std::chrono::milliseconds(5));
+  EXPECT_EQ(cfg->spool.when_full, config::WhenFull::drop_oldest);
+}
+
+TEST(Config, fills_defaults_from_the_board_profile) {
+  std::vector<std::string> errors;
+  auto cfg = config::parse(
+      "[gateway]\nid = \"a\"\n[ingest]\nurl = \"unix:///run/m.sock\"\ntopics = [\"#\"]\n"
+      "[uplink]\nurl = \"mqtt://[::1]:1884\"\n",
+      "min.toml", errors);
+  ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+  EXPECT_EQ(cfg->ingest.url.path, "/run/m.sock");
+  EXPECT_EQ(cfg->uplink.url.host, "::1");
+  EXPECT_EQ(cfg->uplink.url.port, 1884);
+  EXPECT_GT(cfg->pool.slots, 0u);
+  EXPECT_EQ(cfg->spool.sync, config::SpoolSync::batch);
+  EXPECT_EQ(cfg->uplink.tls.ca_file, "/etc/ssl/certs/ca-certificates.crt");
+}
+
+TEST(Config, names_file_line_and_key_of_an_unknown_key) {
+  auto errors = errors_for(replace(k_valid, "qos = 1\n", "qos = 1\nmax_infligt = 3\n"));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "gw.toml:15: uplink.max_infligt: unknown key");
+}
+
+TEST(Config, names_a_wrong_type) {
+  auto errors = errors_for(replace(k_valid, "max_inflight = 32", "max_inflight = \"32\""));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "gw.toml:15: uplink.max_inflight: must be an integer");
+}
+
+TEST(Config, names_an_out_of_range_value) {
+  auto errors = errors_for(replace(k_valid, "qos = 2", "qos = 3"));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "gw.toml:9: ingest.qos: must be from 0 to 2, not 3");
+}
+
+TEST(Config, reports_every_error_not_just_the_first) {
+  std::string text = replace(k_valid, "sync = \"batch\"", "sync = \"sometimes\"");
+  text = replace(text, "batch_max_delay = \"5ms\"", "batch_max_delay = \"5\"");
+  text = replace(text, "url = \"mqtt://127.0.0.1:1883\"", "url = \"http://127.0.0.1\"");
+  auto errors = errors_for(text);
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0], "gw.toml:7: ingest.url: the scheme must be mqtt://, mqtts:// or unix://");
+  EXPECT_EQ(errors[1], "gw.toml:29: spool.sync: must be one of \"batch\", \"none\", not \"sometimes\"");
+  EXPECT_EQ(errors[2], "gw.toml:30: spool.batch_max_delay: must be a duration with a unit, such as \"10ms\" or \"30s\"");
+}
+
+TEST(Config, rejects_bad_values_with_reasons) {
+  EXPECT_EQ(errors_for(replace(k_valid, "\"+/status\"", "\"a/#/b\""))[0],
+            "gw.toml:8: ingest.topics: '#' must be the last level: \"a/#/b\"");
+  EXPECT_EQ(errors_for(replace(k_valid, "\"site-a/\"", "\"site/+/\""))[0],
+            "gw.toml:13: uplink.topic_prefix: cannot hold the wildcards '+' or '#'");
+  EXPECT_EQ(errors_for(replace(k_valid, ":8883", ":88830"))[0],
+            "gw.toml:12: uplink.url: the port must be a number from 1 to 65535");
+  EXPECT_EQ(errors_for(replace(k_valid, "\"8KiB\"", "\"8 lots\""))[0],
+            "gw.toml:25: pool.slot_bytes: must be a size such as 4096, \"64KiB\" or \"256MiB\"");
+  EXPECT_EQ(errors_for(replace(k_valid, "id = \"gw-0001\"", "id = \"gw 1\""))[0],
+            "gw.toml:3: gateway.id: 1 to 64 characters of A-Z a-z 0-9 . _ -");
+  EXPECT_EQ(errors_for(replace(k_valid, "key_file = \"/etc/edgegw/device.key\"\n", ""))[0],
+            "gw.toml:17: uplink.tls: cert_file and key_file go together (mutual TLS needs both)");
+}
+
+TEST(Config, reports_missing_required_keys_and_tables) {
+  auto errors = errors_for("[gateway]\nid = \"x\"\n[ingest]\nurl = \"mqtt://h\"\n");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0], "gw.toml:3: ingest.topics: required");
+  EXPECT_EQ(errors[1], "gw.toml:1: uplink: missing table");
+}
+
+TEST(Config, reports_a_syntax_error_with_its_line) {
+  auto errors = errors_for("[gateway]\nid = \"x\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_TRUE(errors[0].starts_with("gw.toml:2: syntax: ")) << errors[0];
+}
+
+TEST(Config, reports_an_unreadable_file_with_its_path) {
+  std::vector<std::string> errors;
+  EXPECT_FALSE(config::load("/nonexistent/edgegw.toml", errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "/nonexistent/edgegw.toml:0: file: cannot read: No such file or directory");
+  errors.clear();
+  test::TempDir dir;
+  EXPECT_FALSE(config::load(dir.path(), errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], dir.path() + ":0: file: cannot read: Is a directory");
+}
+
+TEST(Config, the_shipped_example_is_valid) {
+  std::vector<std::string> errors;
+  auto cfg = config::load(std::string(EDGEGW_SOURCE_DIR) + "/docs/edgegw.example.toml", errors);
+  EXPECT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+}
