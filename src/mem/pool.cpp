@@ -29,7 +29,8 @@ Slot* Pool::acquire() {
 }
 
 void Pool::release(Slot* slot) {
-  // A foreign or doubly released slot is a broken invariant, not an input error.
+  // A foreign slot, or a release while every slot is free (a double release), is a broken
+  // invariant, not an input error.
   if (slot == nullptr || slot < &m_slots[0] || slot >= &m_slots[m_count] || m_free_top == m_count) std::abort();
   m_free[m_free_top++] = slot->index;
   if (PoolWaiter* waiter = m_waiter) {

@@ -125,7 +125,7 @@ const char* state_name(SessionState state);
 // jitter uniform in [d/2, d] so that many gateways do not reconnect in step.
 event::Duration backoff_delay(unsigned attempt, event::Duration min, event::Duration max, util::Random& random);
 
-class Session : private event::IoHandler,
+class Session final : private event::IoHandler,
                 private event::Timer::Handler,
                 private event::Deferred,
                 private mem::PoolWaiter {
