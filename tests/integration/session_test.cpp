@@ -239,3 +239,32 @@ TEST(Session, surfaces_the_servers_disconnect_reason) {
   EXPECT_NE(h.last_detail.find("server sent DISCONNECT: retain not supported"), std::string::npos) << h.last_detail;
   h.session->stop();
 }
+
+TEST(Session, resends_unacknowledged_publishes_with_dup_after_a_reconnect) {
+  Broker broker;
+  std::string out;
+  ASSERT_EQ(run(with_broker(broker, {"mosquitto_sub", "-c", "-i", "dup-verifier", "-q", "1", "-t", "dup/#", "-E"}), &out), 0)
+      << out;
+  auto opts = options(Version::v5, "resender", {});
+  opts.keepalive_s = 1;
+  SessionHarness h(broker.url(), opts);
+  h.session->start();
+  ASSERT_TRUE(h.run_until([&] { return h.connects == 1; }));
+  broker.pause();  // what we send now is never acknowledged on this connection
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 10; ++i) payloads.push_back("d" + std::to_string(i));
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    mqtt::OutMessage m{"", "dup/x", mqtt::Bytes(reinterpret_cast<const std::uint8_t*>(payloads[i].data()), 2), 1};
+    ASSERT_EQ(h.session->publish(m, i), mqtt::PublishStatus::queued);
+  }
+  ASSERT_TRUE(h.run_until([&] { return !h.disconnects.empty(); }, 5s));  // keepalive timeout
+  EXPECT_TRUE(h.published.empty());
+  broker.resume();
+  ASSERT_TRUE(h.run_until([&] { return h.published.size() == payloads.size(); }, 15s));
+  EXPECT_GE(h.session->counters().published, 2 * payloads.size());  // each went out twice
+  EXPECT_EQ(h.session->counters().publish_acked, payloads.size());
+  ASSERT_EQ(run(with_broker(broker, {"mosquitto_sub", "-c", "-i", "dup-verifier", "-q", "1", "-t", "dup/#", "-W", "3", "-v"}),
+                &out),
+            27);  // -W timeout once the queue is drained
+  for (const std::string& p : payloads) EXPECT_NE(out.find("dup/x " + p + "\n"), std::string::npos) << p << "\n" << out;
+}
