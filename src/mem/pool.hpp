@@ -46,6 +46,10 @@ class Pool {
   void release(Slot* slot);
   // Registers the one waiter to call back on the next release (replaces any earlier one).
   void wait_for_slot(PoolWaiter* waiter) { m_waiter = waiter; }
+  // Withdraws `waiter` if it is the one registered (another user's wait is left alone).
+  void stop_waiting(PoolWaiter* waiter) {
+    if (m_waiter == waiter) m_waiter = nullptr;
+  }
 
   std::uint32_t capacity() const { return m_count; }
   std::uint32_t slot_bytes() const { return m_slot_bytes; }

@@ -65,7 +65,7 @@ Session::Session(event::Loop& loop, Transport& transport, mem::Pool* pool, Sessi
 
 Session::~Session() {
   if (m_registered_fd >= 0) m_loop.remove(m_registered_fd);
-  if (m_pool) m_pool->wait_for_slot(nullptr);
+  if (m_pool) m_pool->stop_waiting(this);
   if (m_rx_slot) m_pool->release(m_rx_slot);
 }
 

@@ -10,7 +10,7 @@
 namespace edgegw::mqtt {
 
 void Session::reset_input() {
-  if (m_pool) m_pool->wait_for_slot(nullptr);
+  if (m_pool) m_pool->stop_waiting(this);
   if (m_rx_slot) m_pool->release(m_rx_slot);
   m_rx_slot = nullptr;
   m_rx_begin = m_rx_end = 0;

@@ -54,3 +54,21 @@ TEST(PoolDeathTest, aborts_on_a_double_release) {
   pool.release(s);
   EXPECT_DEATH(pool.release(s), "");
 }
+
+TEST(Pool, a_waiter_withdraws_only_its_own_wait) {
+  struct Waiter : PoolWaiter {
+    int calls = 0;
+    void on_slot_available() override { ++calls; }
+  } first, second;
+  Pool pool(1, 64);
+  Slot* s = pool.acquire();
+  pool.wait_for_slot(&first);
+  pool.stop_waiting(&second);  // not registered: changes nothing
+  pool.release(s);
+  EXPECT_EQ(first.calls, 1);
+  s = pool.acquire();
+  pool.wait_for_slot(&first);
+  pool.stop_waiting(&first);
+  pool.release(s);
+  EXPECT_EQ(first.calls, 1);
+}
