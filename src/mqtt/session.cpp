@@ -248,8 +248,7 @@ void Session::on_io(std::uint32_t events) {
     return;
   }
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) read_input();
-  if ((events & EPOLLOUT) && usable()) write_out();
-  if (usable()) flush();
+  if (usable()) flush();  // composes what is due and writes it, EPOLLOUT or not
 }
 
 void Session::on_slot_available() {
@@ -338,7 +337,7 @@ void Session::compose() {
   if (!compose_acks()) return;
   if (m_subscribe_pending) {
     Subscribe s;
-    s.packet_id = m_subscribe_id = take_packet_id();
+    s.packet_id = take_packet_id();
     s.subscriptions = m_subscriptions;
     std::size_t n = encode(tx_space(), s, m_options.version);
     if (n == 0) {

@@ -266,7 +266,6 @@ class Session final : private event::IoHandler,
   std::unique_ptr<std::uint8_t[]> m_tx;
   std::size_t m_tx_cap, m_tx_begin = 0, m_tx_end = 0;
   bool m_subscribe_pending = false;
-  std::uint16_t m_subscribe_id = 0;
   std::unique_ptr<Outgoing[]> m_out;
   std::uint32_t m_out_cap, m_out_head = 0, m_out_next = 0, m_out_tail = 0, m_outstanding = 0;
   std::uint16_t m_next_packet_id = 1;

@@ -26,10 +26,11 @@ TcpTransport TcpTransport::unix_socket(std::string path) {
   return t;
 }
 
+// Records the failure only: the fd stays open until close(), so the session can take it
+// out of epoll before its number can be reused by another connection.
 Progress TcpTransport::fail(const char* what, int err) {
   if (m_unix) std::snprintf(m_error, sizeof m_error, "%s unix:%s: %s", what, m_host.c_str(), std::strerror(err));
   else std::snprintf(m_error, sizeof m_error, "%s %s:%u: %s", what, m_host.c_str(), m_port, std::strerror(err));
-  m_fd.reset();
   return Progress::failed;
 }
 

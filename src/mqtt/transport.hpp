@@ -14,7 +14,7 @@ enum class Progress {
   done,        // connected (and handshaken): read/write may be used
   want_read,   // call progress() again when the fd is readable
   want_write,  // call progress() again when the fd is writable
-  failed,      // see error(); the transport is closed
+  failed,      // see error(); the caller closes the transport
 };
 
 enum class IoStatus { ok, would_block, closed, error };
@@ -28,7 +28,8 @@ class Transport {
  public:
   virtual ~Transport() = default;
 
-  // Starts a new connection (closing any old one).
+  // Starts a new connection (closing any old one). After any failure the fd stays open
+  // until close(), so the caller can unregister it first.
   virtual Progress open() = 0;
   // Continues a connection that open() left in progress.
   virtual Progress progress() = 0;

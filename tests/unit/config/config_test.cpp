@@ -121,18 +121,20 @@ TEST(Config, reports_every_error_not_just_the_first) {
 }
 
 TEST(Config, rejects_bad_values_with_reasons) {
-  EXPECT_EQ(errors_for(replace(k_valid, "\"+/status\"", "\"a/#/b\""))[0],
-            "gw.toml:8: ingest.topics: '#' must be the last level: \"a/#/b\"");
-  EXPECT_EQ(errors_for(replace(k_valid, "\"site-a/\"", "\"site/+/\""))[0],
-            "gw.toml:13: uplink.topic_prefix: cannot hold the wildcards '+' or '#'");
-  EXPECT_EQ(errors_for(replace(k_valid, ":8883", ":88830"))[0],
-            "gw.toml:12: uplink.url: the port must be a number from 1 to 65535");
-  EXPECT_EQ(errors_for(replace(k_valid, "\"8KiB\"", "\"8 lots\""))[0],
-            "gw.toml:25: pool.slot_bytes: must be a size such as 4096, \"64KiB\" or \"256MiB\"");
-  EXPECT_EQ(errors_for(replace(k_valid, "id = \"gw-0001\"", "id = \"gw 1\""))[0],
-            "gw.toml:3: gateway.id: 1 to 64 characters of A-Z a-z 0-9 . _ -");
-  EXPECT_EQ(errors_for(replace(k_valid, "key_file = \"/etc/edgegw/device.key\"\n", ""))[0],
-            "gw.toml:17: uplink.tls: cert_file and key_file go together (mutual TLS needs both)");
+  struct Case {
+    const char* from;
+    const char* to;
+    const char* error;
+  } cases[] = {
+      {"\"+/status\"", "\"a/#/b\"", "gw.toml:8: ingest.topics: '#' must be the last level: \"a/#/b\""},
+      {"\"site-a/\"", "\"site/+/\"", "gw.toml:13: uplink.topic_prefix: cannot hold the wildcards '+' or '#'"},
+      {":8883", ":88830", "gw.toml:12: uplink.url: the port must be a number from 1 to 65535"},
+      {"\"8KiB\"", "\"8 lots\"", "gw.toml:25: pool.slot_bytes: must be a size such as 4096, \"64KiB\" or \"256MiB\""},
+      {"id = \"gw-0001\"", "id = \"gw 1\"", "gw.toml:3: gateway.id: 1 to 64 characters of A-Z a-z 0-9 . _ -"},
+      {"key_file = \"/etc/edgegw/device.key\"\n", "",
+       "gw.toml:17: uplink.tls: cert_file and key_file go together (mutual TLS needs both)"},
+  };
+  for (const Case& c : cases) EXPECT_EQ(errors_for(replace(k_valid, c.from, c.to))[0], c.error) << c.from;
 }
 
 TEST(Config, reports_missing_required_keys_and_tables) {
