@@ -294,7 +294,7 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
 
   if (const toml::table* up = c.table(root, "", "uplink", true)) {
     c.only_known(*up, "uplink",
-                 {"url", "topic_prefix", "qos", "max_inflight", "mqtt_version", "client_id", "keepalive", "tls"});
+                 {"url", "topic_prefix", "qos", "max_inflight", "mqtt_version", "client_id", "keepalive", "drain_rate", "tls"});
     read_url(c, up, "uplink", cfg.uplink.url);
     if (c.string(up, "uplink", "topic_prefix", cfg.uplink.topic_prefix, false) &&
         cfg.uplink.topic_prefix.find_first_of("+#") != std::string::npos) {
@@ -305,6 +305,7 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     read_version(c, up, "uplink", cfg.uplink.mqtt_version);
     c.string(up, "uplink", "client_id", cfg.uplink.client_id, false);
     read_keepalive(c, up, "uplink", cfg.uplink.keepalive_s);
+    c.integer(up, "uplink", "drain_rate", cfg.uplink.drain_rate, 0, 1'000'000);
     read_tls(c, *up, "uplink", cfg.uplink.tls);
   }
 

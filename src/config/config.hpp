@@ -49,6 +49,7 @@ struct Uplink {
   MqttVersion mqtt_version = MqttVersion::v5;
   std::string client_id;  // default: "edgegw-<gateway.id>-up"
   std::uint16_t keepalive_s = 30;
+  std::uint32_t drain_rate = 0;  // messages/s replayed from the spool; 0: no limit
   Tls tls;
 };
 

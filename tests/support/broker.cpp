@@ -88,7 +88,10 @@ Broker::Broker(BrokerOptions options) : m_options(std::move(options)) {
   std::string listener = m_options.unix_socket ? "listener 0 " + m_socket
                                                : "listener " + std::to_string(m_port) + " " + m_host;
   m_dir.write("mosquitto.conf", listener +
-                                    "\nuser " + current_user() + "\nallow_anonymous true\npersistence false\n"
+                                    "\nuser " + current_user() + "\nallow_anonymous true\n" +
+                                    (m_options.persistent ? "persistence true\npersistence_location " + m_dir.path() +
+                                                                "/\nautosave_interval 0\n"
+                                                          : "persistence false\n") +
                                     "max_queued_messages 0\nlog_dest file " +
                                     m_dir.file("mosquitto.log") +
                                     "\nlog_type error\nlog_type warning\nlog_type notice\n" + m_options.extra_config +
@@ -106,7 +109,13 @@ void Broker::start() {
   ADD_FAILURE() << "mosquitto did not start listening; log:\n" << log();
 }
 
-void Broker::stop() { m_process.kill(); }
+void Broker::stop() {
+  if (m_process.pid() <= 0) return;
+  m_process.signal(SIGCONT);  // a paused broker must run to exit
+  m_process.signal(SIGTERM);
+  if (m_process.wait(std::chrono::seconds(10)) == -1) m_process.kill();
+  m_process = Process();
+}
 
 std::string Broker::url() const {
   if (!m_socket.empty()) return "unix://" + m_socket;

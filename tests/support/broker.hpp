@@ -16,6 +16,7 @@ namespace edgegw::test {
 struct BrokerOptions {
   bool ipv6 = false;
   bool unix_socket = false;
+  bool persistent = false;   // keeps sessions and queued messages across stop()/start()
   std::string extra_config;  // appended to mosquitto.conf
 };
 
@@ -25,7 +26,7 @@ class Broker {
   ~Broker() { stop(); }
 
   void start();  // again on the same port after stop()
-  void stop();
+  void stop();  // SIGTERM and wait (mosquitto saves its database), SIGKILL if it hangs
   void pause() { m_process.signal(SIGSTOP); }
   void resume() { m_process.signal(SIGCONT); }
 

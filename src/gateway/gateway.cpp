@@ -1,0 +1,408 @@
+#include "gateway/gateway.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+
+#include "util/log.hpp"
+
+namespace edgegw::gateway {
+namespace {
+
+std::uint64_t realtime_ns() {
+  timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+mqtt::Version version(config::MqttVersion v) { return v == config::MqttVersion::v5 ? mqtt::Version::v5 : mqtt::Version::v311; }
+
+std::unique_ptr<mqtt::TcpTransport> make_transport(const config::Url& url, const char* key, std::string& error) {
+  switch (url.scheme) {
+    case config::Scheme::mqtt: return std::make_unique<mqtt::TcpTransport>(mqtt::TcpTransport::tcp(url.host, url.port));
+    case config::Scheme::unix_socket:
+      return std::make_unique<mqtt::TcpTransport>(mqtt::TcpTransport::unix_socket(url.path));
+    case config::Scheme::mqtts: break;
+  }
+  error = std::string(key) + ": " + url.text + ": mqtts:// (TLS) is not available in this version";
+  return nullptr;
+}
+
+}  // namespace
+
+class Gateway::IngestHandler final : public mqtt::SessionHandler {
+ public:
+  explicit IngestHandler(Gateway& g) : m_g(g) {}
+  void on_connected(bool session_present) override {
+    EGW_LOG(notice, "ingest: connected to %s (session %s)", m_g.m_config.ingest.url.text.c_str(),
+            session_present ? "resumed" : "new");
+  }
+  void on_disconnected(const mqtt::DisconnectInfo& info) override {
+    EGW_LOG(warning, "ingest: disconnected from %s: %s", m_g.m_config.ingest.url.text.c_str(), info.detail);
+  }
+  void on_message(const mqtt::Message& m, mqtt::AckToken token) override { m_g.on_message(m, token); }
+  void on_subscribed(mqtt::Bytes reasons) override {
+    for (std::size_t i = 0; i < reasons.size(); ++i) {
+      if (reasons[i] >= 0x80) {
+        EGW_LOG(error, "ingest: subscription to \"%s\" refused: %s", m_g.m_config.ingest.topics[i].c_str(),
+                mqtt::reason_name(static_cast<mqtt::Reason>(reasons[i])));
+      }
+    }
+  }
+
+ private:
+  Gateway& m_g;
+};
+
+class Gateway::UplinkHandler final : public mqtt::SessionHandler {
+ public:
+  explicit UplinkHandler(Gateway& g) : m_g(g) {}
+  void on_connected(bool) override {
+    EGW_LOG(notice, "uplink: connected to %s", m_g.m_config.uplink.url.text.c_str());
+    m_g.on_uplink_state();
+  }
+  void on_disconnected(const mqtt::DisconnectInfo& info) override {
+    EGW_LOG(warning, "uplink: disconnected from %s: %s", m_g.m_config.uplink.url.text.c_str(), info.detail);
+    m_g.on_uplink_state();
+  }
+  void on_message(const mqtt::Message& m, mqtt::AckToken) override { m_g.m_pool->release(m.slot); }
+  void on_published(std::uint64_t cookie, mqtt::Reason reason) override { m_g.on_published(cookie, reason); }
+
+ private:
+  Gateway& m_g;
+};
+
+Gateway::Gateway(event::Loop& loop, const config::Config& config)
+    : m_loop(loop), m_config(config), m_commit_timer(loop, *this), m_drain_timer(loop, *this), m_grace_timer(loop, *this) {}
+
+Gateway::~Gateway() = default;
+
+bool Gateway::start(std::string& error) {
+  const config::Config& c = m_config;
+  m_in_transport = make_transport(c.ingest.url, "ingest.url", error);
+  if (!m_in_transport) return false;
+  m_up_transport = make_transport(c.uplink.url, "uplink.url", error);
+  if (!m_up_transport) return false;
+
+  spool::Options so;
+  so.dir = c.gateway.state_dir + "/spool";
+  so.max_bytes = c.spool.max_bytes;
+  so.sync = c.spool.sync == config::SpoolSync::batch;
+  so.drop_oldest = c.spool.when_full == config::WhenFull::drop_oldest;
+  m_spool = std::make_unique<spool::Spool>(so);
+  std::string why;
+  if (!m_spool->open(why)) {
+    error = "gateway.state_dir: " + why;
+    return false;
+  }
+  EGW_LOG(info, "spool: %s: recovery took %.3f ms, read %" PRIu64 " bytes; %" PRIu64 " records to send",
+          so.dir.c_str(), static_cast<double>(m_spool->stats().recovery_ns) / 1e6,
+          m_spool->stats().recovery_bytes_read, m_spool->stats().recovered_records);
+
+  m_pool = std::make_unique<mem::Pool>(c.pool.slots, c.pool.slot_bytes);
+  m_fresh_cap = c.pool.slots;
+  m_fresh = std::make_unique<Fresh[]>(m_fresh_cap);
+  m_acks_cap = c.pool.slots + 2u * c.ingest.receive_maximum;
+  m_acks = std::make_unique<LocalAck[]>(m_acks_cap);
+  m_infl_cap = c.uplink.max_inflight;
+  m_infl = std::make_unique<Inflight[]>(m_infl_cap);
+  m_send_seq = m_spool->acked_seq() + 1;
+  m_tokens = std::max<double>(1, c.uplink.max_inflight);
+  m_tokens_at = m_loop.now();
+
+  mqtt::SessionOptions in;
+  in.version = version(c.ingest.mqtt_version);
+  in.client_id = c.ingest.client_id;
+  in.clean_start = false;  // the local broker keeps our messages while we are down
+  in.keepalive_s = c.ingest.keepalive_s;
+  in.subscriptions = c.ingest.topics;
+  in.subscribe_qos = c.ingest.qos;
+  in.receive_maximum = c.ingest.receive_maximum;
+  m_in_handler = std::make_unique<IngestHandler>(*this);
+  m_ingest = std::make_unique<mqtt::Session>(m_loop, *m_in_transport, m_pool.get(), in, *m_in_handler);
+
+  mqtt::SessionOptions up;
+  up.version = version(c.uplink.mqtt_version);
+  up.client_id = c.uplink.client_id;
+  up.clean_start = true;  // resends after a reconnect come from our own window
+  up.keepalive_s = c.uplink.keepalive_s;
+  up.max_inflight = c.uplink.max_inflight;
+  up.tx_buffer_bytes = c.pool.slot_bytes + c.uplink.topic_prefix.size() + 1024;
+  m_up_handler = std::make_unique<UplinkHandler>(*this);
+  m_uplink = std::make_unique<mqtt::Session>(m_loop, *m_up_transport, nullptr, up, *m_up_handler);
+
+  m_phase = Phase::running;
+  m_uplink->start();
+  m_ingest->start();
+  EGW_LOG(notice, "gateway %s: %s -> %s, pool %u x %u bytes, spool %" PRIu64 " bytes max in %s", c.gateway.id.c_str(),
+          c.ingest.url.text.c_str(), c.uplink.url.text.c_str(), c.pool.slots, c.pool.slot_bytes, c.spool.max_bytes,
+          so.dir.c_str());
+  schedule();
+  return true;
+}
+
+// ---- ingest -------------------------------------------------------------------------
+
+void Gateway::on_message(const mqtt::Message& m, mqtt::AckToken token) {
+  ++m_counters.received;
+  if (m_phase != Phase::running) {  // shutting down: not acknowledged, redelivered later
+    m_pool->release(m.slot);
+    return;
+  }
+  Fresh& f = m_fresh[m_fresh_tail++ % m_fresh_cap];
+  f = Fresh{m.slot, m.topic, m.payload, realtime_ns(), 0, token, m.qos, m.retain};
+  // Records go into the spool in arrival order: behind held ones, this one waits too.
+  const bool held = m_fresh_tail - m_fresh_head > 1 && m_fresh[(m_fresh_tail - 2) % m_fresh_cap].seq == 0;
+  if (!held) append(f);
+  if (m_spool->has_uncommitted()) {
+    if (m_config.spool.sync == config::SpoolSync::none ||
+        m_ingest->unacked_received() >= m_config.ingest.receive_maximum || m_acks_tail - m_acks_head >= m_acks_cap) {
+      commit();  // the local broker sends no more until we acknowledge: do not wait
+    } else if (!m_commit_timer.armed()) {
+      m_commit_timer.arm_in(std::chrono::duration_cast<event::Duration>(m_config.spool.batch_max_delay));
+    }
+  }
+  schedule();
+}
+
+bool Gateway::append(Fresh& f) {
+  std::uint64_t seq = 0;
+  switch (m_spool->append(f.topic, f.payload, f.qos, f.retain, f.received_ns, seq)) {
+    case spool::Append::ok:
+      f.seq = seq;
+      ++m_counters.spooled;
+      if (f.qos > 0) m_acks[m_acks_tail++ % m_acks_cap] = LocalAck{seq, f.token};
+      m_held_logged = false;
+      return true;
+    case spool::Append::full:
+      ++m_counters.backpressure;
+      if (!m_held_logged) {
+        EGW_LOG(warning, "spool: full (%" PRIu64 " of %" PRIu64 " bytes); holding ingest until upstream catches up",
+                m_spool->bytes(), m_spool->max_bytes());
+        m_held_logged = true;
+      }
+      return false;
+    case spool::Append::failed: fatal(); return false;
+  }
+  return false;
+}
+
+// Retries the messages held for a full spool, oldest first.
+void Gateway::append_held() {
+  for (std::size_t i = m_fresh_head; i != m_fresh_tail; ++i) {
+    Fresh& f = m_fresh[i % m_fresh_cap];
+    if (f.seq == 0 && !append(f)) return;
+  }
+}
+
+void Gateway::commit() {
+  m_commit_timer.cancel();
+  if (m_exit_code != 0) return;
+  if (!m_spool->commit()) return fatal();
+  const std::uint64_t durable = m_spool->durable_seq();
+  while (m_acks_head != m_acks_tail && m_acks[m_acks_head % m_acks_cap].seq <= durable) {
+    m_ingest->ack(m_acks[m_acks_head++ % m_acks_cap].token);
+    ++m_counters.acked_local;
+  }
+  if (!m_spool->persist_cursor()) return fatal();
+  schedule();
+}
+
+// ---- uplink -------------------------------------------------------------------------
+
+void Gateway::on_uplink_state() { schedule(); }
+
+bool Gateway::take_token() {
+  const std::uint32_t rate = m_config.uplink.drain_rate;
+  if (rate == 0) return true;
+  const event::TimePoint now = m_loop.now();
+  const double burst = std::max<double>(1, m_config.uplink.max_inflight);
+  m_tokens = std::min(burst, m_tokens + std::chrono::duration<double>(now - m_tokens_at).count() * rate);
+  m_tokens_at = now;
+  if (m_tokens >= 1) {
+    m_tokens -= 1;
+    return true;
+  }
+  if (!m_drain_timer.armed()) m_drain_timer.arm_in(std::chrono::microseconds(static_cast<long>(1e6 * (1 - m_tokens) / rate) + 1));
+  return false;
+}
+
+bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes payload, bool retain, std::uint64_t seq) {
+  Inflight& e = m_infl[m_infl_tail % m_infl_cap];
+  e.slot = slot;
+  e.seq = seq;
+  e.acked = false;
+  mqtt::OutMessage out;
+  out.topic_prefix = m_config.uplink.topic_prefix;
+  out.topic = topic;
+  out.payload = payload;
+  out.qos = m_config.uplink.qos;
+  out.retain = retain;
+  if (m_uplink->version() == mqtt::Version::v5) {
+    int n = std::snprintf(e.seq_text, sizeof e.seq_text, "%" PRIu64, seq);
+    e.props[0] = {"gw", m_config.gateway.id};
+    e.props[1] = {"seq", std::string_view(e.seq_text, static_cast<std::size_t>(n))};
+    out.user_properties = e.props;
+  }
+  switch (m_uplink->publish(out, seq)) {
+    case mqtt::PublishStatus::queued: break;
+    case mqtt::PublishStatus::too_large:
+      EGW_LOG(error, "uplink: message %" PRIu64 " on \"%.*s\" is larger than the upstream broker accepts; dropped", seq,
+              static_cast<int>(topic.size()), topic.data());
+      ++m_counters.refused_upstream;
+      e.acked = true;
+      break;
+    default: return false;  // QoS 0 while disconnected or no room: try again later
+  }
+  if (out.qos == 0) e.acked = true;
+  ++m_infl_tail;
+  m_send_seq = seq + 1;
+  m_spool->sent_up_to(m_send_seq);
+  release_acked();
+  return true;
+}
+
+void Gateway::on_published(std::uint64_t seq, mqtt::Reason reason) {
+  for (std::size_t i = m_infl_head; i != m_infl_tail; ++i) {
+    Inflight& e = m_infl[i % m_infl_cap];
+    if (e.seq != seq) continue;
+    if (static_cast<std::uint8_t>(reason) >= 0x80) {
+      ++m_counters.refused_upstream;
+      EGW_LOG(error, "uplink: upstream refused message %" PRIu64 ": %s", seq, mqtt::reason_name(reason));
+    }
+    e.acked = true;
+    break;
+  }
+  release_acked();
+  schedule();
+}
+
+void Gateway::release_acked() {
+  std::uint64_t last = 0;
+  while (m_infl_head != m_infl_tail && m_infl[m_infl_head % m_infl_cap].acked) {
+    Inflight& e = m_infl[m_infl_head++ % m_infl_cap];
+    m_pool->release(e.slot);
+    last = e.seq;
+    ++m_counters.forwarded;
+  }
+  if (last == 0) return;
+  const std::uint64_t bytes_before = m_spool->bytes();
+  m_spool->ack(last);
+  if (!m_commit_timer.armed() && m_phase == Phase::running) {
+    m_commit_timer.arm_in(std::chrono::duration_cast<event::Duration>(m_config.spool.batch_max_delay));
+  }
+  if (m_spool->bytes() < bytes_before) append_held();
+}
+
+// Hands records to the uplink in sequence order: from memory when the next one is
+// there, else from the spool.
+void Gateway::pump() {
+  if (m_phase != Phase::running || m_exit_code != 0) return;
+  append_held();
+  const bool up = m_uplink->state() == mqtt::SessionState::connected;
+  while (up && m_uplink->publish_room() > 0 && m_infl_tail - m_infl_head < m_infl_cap) {
+    const bool fresh_ready = m_fresh_head != m_fresh_tail && m_fresh[m_fresh_head % m_fresh_cap].seq != 0;
+    const std::uint64_t limit = fresh_ready ? m_fresh[m_fresh_head % m_fresh_cap].seq : m_spool->durable_seq() + 1;
+    if (m_send_seq < limit) {  // the backlog: replay from the spool
+      if (!take_token()) break;
+      mem::Slot* slot = m_pool->acquire();
+      if (!slot) break;  // every release schedules another pump
+      spool::Record r;
+      spool::Read got = m_spool->read_next(m_send_seq, limit, slot->bytes(), r);
+      if (got != spool::Read::ok) {
+        m_pool->release(slot);
+        if (got == spool::Read::failed) return fatal();
+        m_send_seq = limit;  // the rest below `limit` was dropped or damaged (counted)
+        m_spool->sent_up_to(m_send_seq);
+        continue;
+      }
+      if (!publish(slot, r.topic, r.payload, r.header.retain, r.header.seq)) {
+        m_pool->release(slot);
+        break;
+      }
+      ++m_counters.replayed;
+    } else if (fresh_ready) {
+      Fresh& f = m_fresh[m_fresh_head % m_fresh_cap];
+      if (!publish(f.slot, f.topic, f.payload, f.retain, f.seq)) break;
+      ++m_fresh_head;
+    } else {
+      break;
+    }
+  }
+  cool();
+}
+
+// Durable messages the uplink cannot take now give their slots back (replayed later).
+void Gateway::cool() {
+  const bool up = m_uplink->state() == mqtt::SessionState::connected;
+  while (m_fresh_head != m_fresh_tail) {
+    Fresh& f = m_fresh[m_fresh_head % m_fresh_cap];
+    if (f.seq == 0 || f.seq > m_spool->durable_seq()) break;
+    if (up && m_pool->in_use() * 2 <= m_pool->capacity()) break;
+    m_pool->release(f.slot);
+    ++m_fresh_head;
+    ++m_counters.cooled;
+  }
+}
+
+// ---- lifecycle ----------------------------------------------------------------------
+
+void Gateway::run_deferred() {
+  if (m_phase == Phase::draining) {
+    if (m_infl_head == m_infl_tail) finish_shutdown();
+    return;
+  }
+  if (m_config.spool.sync == config::SpoolSync::none && m_phase == Phase::running) commit();
+  pump();
+}
+
+void Gateway::on_timer(event::Timer& timer) {
+  if (&timer == &m_commit_timer) commit();
+  else if (&timer == &m_grace_timer) finish_shutdown();
+  else schedule();
+}
+
+void Gateway::fatal() {
+  if (m_exit_code != 0) return;
+  EGW_LOG(error, "gateway: stopping: the spool cannot make messages durable (%s)", m_spool->error().c_str());
+  m_exit_code = 1;
+  m_commit_timer.cancel();
+  m_drain_timer.cancel();
+  m_ingest->stop();
+  m_uplink->stop();
+  m_phase = Phase::stopped;
+}
+
+void Gateway::shutdown(event::Duration grace) {
+  if (m_phase != Phase::running) {
+    if (m_phase == Phase::idle) m_phase = Phase::stopped;
+    return;
+  }
+  EGW_LOG(notice, "gateway: stopping: committing the last batch, waiting up to %.1f s for %zu upstream acknowledgements",
+          std::chrono::duration<double>(grace).count(), inflight_count());
+  commit();
+  m_phase = Phase::draining;
+  m_ingest->stop();
+  m_drain_timer.cancel();
+  m_grace_timer.arm_in(grace);
+  schedule();
+}
+
+void Gateway::finish_shutdown() {
+  if (m_phase == Phase::stopped) return;
+  m_grace_timer.cancel();
+  m_commit_timer.cancel();
+  if (m_exit_code == 0 && !m_spool->persist_cursor()) m_exit_code = 1;
+  m_uplink->stop();
+  m_phase = Phase::stopped;
+  const spool::Stats& s = m_spool->stats();
+  EGW_LOG(notice,
+          "gateway: stopped: received %" PRIu64 ", spooled %" PRIu64 ", forwarded %" PRIu64 ", replayed %" PRIu64
+          ", fsyncs %" PRIu64 ", spool corrupt %" PRIu64 ", dropped %" PRIu64 ", %" PRIu64 " records left",
+          m_counters.received, m_counters.spooled, m_counters.forwarded, m_counters.replayed, s.fsyncs, s.corrupt,
+          s.dropped_records, m_spool->next_seq() - 1 - m_spool->acked_seq());
+}
+
+}  // namespace edgegw::gateway

@@ -1,0 +1,142 @@
+// The store-and-forward pipeline (docs/ARCHITECTURE.md has the picture):
+//
+//   ingest session --PUBLISH into a pool slot--> spool.append --group commit--> PUBACK
+//                                                    |
+//   uplink session <--from the slot, or replayed from the spool-- in sequence order
+//                    --PUBACK upstream--> spool.ack (record released)
+//
+// Rules it keeps:
+//  - a local PUBACK/PUBREC goes out only once the record is durable (spool.commit);
+//  - upstream gets records in sequence order, at most max_inflight unacknowledged;
+//  - a slot is held only while its message waits for durability or for an upstream
+//    PUBACK; a durable message the uplink cannot take now (disconnected, or the pool
+//    more than half full) gives its slot back and is replayed from the spool later, so
+//    memory is flat through an outage of any length;
+//  - replay after an outage runs at uplink.drain_rate (token bucket), new messages queue
+//    behind it in order;
+//  - a spool I/O error stops everything that is not yet durable from being acknowledged,
+//    and the daemon exits non-zero (the restart recovers from disk).
+// Nothing here allocates after start().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "event/loop.hpp"
+#include "mem/pool.hpp"
+#include "mqtt/session.hpp"
+#include "mqtt/tcp_transport.hpp"
+#include "spool/spool.hpp"
+
+namespace edgegw::gateway {
+
+struct Counters {
+  std::uint64_t received = 0;         // messages taken from the local broker
+  std::uint64_t spooled = 0;          // appended to the spool
+  std::uint64_t acked_local = 0;      // PUBACK/PUBREC released to the local broker
+  std::uint64_t forwarded = 0;        // acknowledged by the upstream broker (QoS 0: written)
+  std::uint64_t replayed = 0;         // read back from the spool to be sent
+  std::uint64_t refused_upstream = 0;  // upstream PUBACK with a failure reason
+  std::uint64_t backpressure = 0;     // messages held because the spool was full
+  std::uint64_t cooled = 0;           // slots given back before forwarding (replayed later)
+};
+
+class Gateway final : private event::Timer::Handler, private event::Deferred {
+ public:
+  Gateway(event::Loop& loop, const config::Config& config);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Allocates the pool, recovers the spool, starts both sessions. On failure `error`
+  // says what and where, and nothing was started.
+  bool start(std::string& error);
+  // Graceful stop: no new messages; the batch in flight is made durable and acknowledged
+  // locally; upstream PUBACKs are awaited up to `grace`; both sessions disconnect; then
+  // `done` (loop.stop() in the daemon) is called.
+  void shutdown(event::Duration grace);
+  bool stopped() const { return m_phase == Phase::stopped; }
+  int exit_code() const { return m_exit_code; }
+
+  const Counters& counters() const { return m_counters; }
+  const spool::Spool& spool() const { return *m_spool; }
+  const mem::Pool& pool() const { return *m_pool; }
+  const mqtt::Session& ingest() const { return *m_ingest; }
+  const mqtt::Session& uplink() const { return *m_uplink; }
+  // Messages in memory: waiting for durability or for upstream, and unacknowledged ones.
+  std::size_t fresh_count() const { return m_fresh_tail - m_fresh_head; }
+  std::size_t inflight_count() const { return m_infl_tail - m_infl_head; }
+
+ private:
+  struct Fresh {  // received, not yet handed to the uplink
+    mem::Slot* slot;
+    std::string_view topic;
+    mqtt::Bytes payload;
+    std::uint64_t received_ns;
+    std::uint64_t seq;  // 0: not in the spool yet (spool full, backpressure)
+    mqtt::AckToken token;
+    std::uint8_t qos;
+    bool retain;
+  };
+  struct LocalAck {
+    std::uint64_t seq;
+    mqtt::AckToken token;
+  };
+  struct Inflight {  // handed to the uplink, awaiting its PUBACK
+    mem::Slot* slot;
+    std::uint64_t seq;
+    bool acked;
+    char seq_text[24];
+    mqtt::UserProperty props[2];
+  };
+  class IngestHandler;
+  class UplinkHandler;
+  enum class Phase { idle, running, draining, stopped };
+
+  // pipeline steps
+  void on_message(const mqtt::Message& m, mqtt::AckToken token);
+  void on_published(std::uint64_t seq, mqtt::Reason reason);
+  void on_uplink_state();
+  bool append(Fresh& f);
+  void append_held();
+  void commit();
+  void pump();
+  void cool();
+  bool publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes payload, bool retain, std::uint64_t seq);
+  void release_acked();
+  bool take_token();
+  void fatal();
+  void finish_shutdown();
+  void schedule() { m_loop.defer(*this); }
+  void run_deferred() override;
+  void on_timer(event::Timer& timer) override;
+
+  event::Loop& m_loop;
+  const config::Config& m_config;
+  std::unique_ptr<mem::Pool> m_pool;
+  std::unique_ptr<spool::Spool> m_spool;
+  std::unique_ptr<mqtt::TcpTransport> m_in_transport, m_up_transport;
+  std::unique_ptr<IngestHandler> m_in_handler;
+  std::unique_ptr<UplinkHandler> m_up_handler;
+  std::unique_ptr<mqtt::Session> m_ingest, m_uplink;
+  event::Timer m_commit_timer, m_drain_timer, m_grace_timer;
+
+  std::unique_ptr<Fresh[]> m_fresh;
+  std::size_t m_fresh_cap = 0, m_fresh_head = 0, m_fresh_tail = 0;
+  std::unique_ptr<LocalAck[]> m_acks;
+  std::size_t m_acks_cap = 0, m_acks_head = 0, m_acks_tail = 0;
+  std::unique_ptr<Inflight[]> m_infl;
+  std::size_t m_infl_cap = 0, m_infl_head = 0, m_infl_tail = 0;
+
+  std::uint64_t m_send_seq = 1;  // next sequence to hand to the uplink
+  double m_tokens = 0;           // drain token bucket
+  event::TimePoint m_tokens_at{};
+  bool m_held_logged = false;
+  Phase m_phase = Phase::idle;
+  int m_exit_code = 0;
+  Counters m_counters;
+};
+
+}  // namespace edgegw::gateway

@@ -1,0 +1,109 @@
+// The spool's on-disk format (docs/SPOOL.md draws it): little-endian fixed headers, each
+// with its own CRC32C, so that a length is trusted only once its header checks out.
+// Pure functions over byte spans; no I/O, no allocation.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <span>
+
+#include "spool/crc32c.hpp"
+
+namespace edgegw::spool::format {
+
+inline void put16(std::uint8_t* p, std::uint16_t v) { p[0] = std::uint8_t(v), p[1] = std::uint8_t(v >> 8); }
+inline void put32(std::uint8_t* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = std::uint8_t(v >> (8 * i));
+}
+inline void put64(std::uint8_t* p, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = std::uint8_t(v >> (8 * i));
+}
+inline std::uint16_t get16(const std::uint8_t* p) { return std::uint16_t(p[0] | p[1] << 8); }
+inline std::uint32_t get32(const std::uint8_t* p) {
+  std::uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = v << 8 | p[i];
+  return v;
+}
+inline std::uint64_t get64(const std::uint8_t* p) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = v << 8 | p[i];
+  return v;
+}
+
+// ---- segment file header: 32 bytes at offset 0 of every NNNNNNNNNNNNNNNN.seg ----
+inline constexpr std::uint8_t k_segment_magic[8] = {'E', 'G', 'W', 'S', 'P', 'O', 'O', 'L'};
+inline constexpr std::uint32_t k_version = 1;
+inline constexpr std::size_t k_segment_header = 32;
+
+inline void encode_segment_header(std::uint8_t* out, std::uint64_t first_seq) {
+  std::memset(out, 0, k_segment_header);
+  std::memcpy(out, k_segment_magic, 8);
+  put32(out + 8, k_version);
+  put64(out + 16, first_seq);
+  put32(out + 28, crc32c({out, 28}));
+}
+// The segment's first sequence number, or 0 if the header is damaged.
+inline std::uint64_t decode_segment_header(const std::uint8_t* in) {
+  if (std::memcmp(in, k_segment_magic, 8) != 0 || get32(in + 8) != k_version) return 0;
+  if (get32(in + 28) != crc32c({in, 28})) return 0;
+  return get64(in + 16);
+}
+
+// ---- record: 36-byte header, then topic, then payload ----
+inline constexpr std::uint8_t k_record_magic[4] = {'E', 'G', 'W', 'R'};
+inline constexpr std::size_t k_record_header = 36;
+inline constexpr std::uint8_t k_flag_retain = 0x04;
+
+struct RecordHeader {
+  std::uint32_t body_len = 0;  // topic + payload
+  std::uint64_t seq = 0;
+  std::uint64_t received_ns = 0;  // CLOCK_REALTIME when the message reached edgegw
+  std::uint16_t topic_len = 0;
+  std::uint8_t qos = 0;
+  bool retain = false;
+  std::uint32_t body_crc = 0;
+};
+
+inline void encode_record_header(std::uint8_t* out, const RecordHeader& h) {
+  std::memcpy(out, k_record_magic, 4);
+  put32(out + 4, h.body_len);
+  put64(out + 8, h.seq);
+  put64(out + 16, h.received_ns);
+  put16(out + 24, h.topic_len);
+  out[26] = std::uint8_t((h.qos & 3) | (h.retain ? k_flag_retain : 0));
+  out[27] = 0;
+  put32(out + 28, h.body_crc);
+  put32(out + 32, crc32c({out, 32}));
+}
+
+// False if the magic, the header CRC or the field ranges are wrong.
+inline bool decode_record_header(const std::uint8_t* in, RecordHeader& h) {
+  if (std::memcmp(in, k_record_magic, 4) != 0 || get32(in + 32) != crc32c({in, 32})) return false;
+  h.body_len = get32(in + 4);
+  h.seq = get64(in + 8);
+  h.received_ns = get64(in + 16);
+  h.topic_len = get16(in + 24);
+  h.qos = in[26] & 3;
+  h.retain = (in[26] & k_flag_retain) != 0;
+  h.body_crc = get32(in + 28);
+  return h.topic_len <= h.body_len && h.qos <= 2 && (in[26] & ~0x07) == 0 && in[27] == 0;
+}
+
+// ---- acknowledged-position file "ack": 24 bytes, replaced atomically ----
+inline constexpr std::uint8_t k_cursor_magic[8] = {'E', 'G', 'W', 'A', 'C', 'K', '0', '1'};
+inline constexpr std::size_t k_cursor_size = 24;
+
+inline void encode_cursor(std::uint8_t* out, std::uint64_t acked_seq) {
+  std::memset(out, 0, k_cursor_size);
+  std::memcpy(out, k_cursor_magic, 8);
+  put64(out + 8, acked_seq);
+  put32(out + 20, crc32c({out, 20}));
+}
+inline bool decode_cursor(std::span<const std::uint8_t> in, std::uint64_t& acked_seq) {
+  if (in.size() != k_cursor_size || std::memcmp(in.data(), k_cursor_magic, 8) != 0) return false;
+  if (format::get32(in.data() + 20) != crc32c(in.first(20))) return false;
+  acked_seq = get64(in.data() + 8);
+  return true;
+}
+
+}  // namespace edgegw::spool::format
