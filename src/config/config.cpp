@@ -328,6 +328,24 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     if (full >= 0) cfg.spool.when_full = full == 0 ? WhenFull::backpressure : WhenFull::drop_oldest;
   }
 
+  // Sizes that must fit together. The error names the key where it was set (line 1 when
+  // it is a board default).
+  auto where = [&](const char* table, const char* key) {
+    const toml::node* n = root[table][key].node();
+    return n ? n->source() : root.source();
+  };
+  if (cfg.pool.slots < cfg.uplink.max_inflight + 2u) {
+    c.error(where("pool", "slots"), "pool.slots",
+            "must be at least uplink.max_inflight + 2 (" + std::to_string(cfg.uplink.max_inflight + 2u) +
+                "): each unacknowledged upstream message holds a slot, and replay from the spool needs one more");
+  }
+  const std::uint64_t largest_record = std::uint64_t{cfg.pool.slot_bytes} + 36;
+  if (cfg.spool.max_bytes < 4 * largest_record) {
+    c.error(where("spool", "max_bytes"), "spool.max_bytes",
+            "must hold at least four of the largest messages (4 x (pool.slot_bytes + 36) = " +
+                std::to_string(4 * largest_record) + " bytes)");
+  }
+
   if (cfg.ingest.client_id.empty()) cfg.ingest.client_id = "edgegw-" + cfg.gateway.id + "-in";
   if (cfg.uplink.client_id.empty()) cfg.uplink.client_id = "edgegw-" + cfg.gateway.id + "-up";
   if (errors.size() != errors_before) return std::nullopt;

@@ -41,11 +41,15 @@ class Gateway::IngestHandler final : public mqtt::SessionHandler {
   }
   void on_disconnected(const mqtt::DisconnectInfo& info) override {
     EGW_LOG(warning, "ingest: disconnected from %s: %s", m_g.m_config.ingest.url.text.c_str(), info.detail);
+    m_g.m_subscribed = false;
   }
   void on_message(const mqtt::Message& m, mqtt::AckToken token) override { m_g.on_message(m, token); }
   void on_subscribed(mqtt::Bytes reasons) override {
+    EGW_LOG(info, "ingest: subscribed to %zu topic filters", reasons.size());
+    m_g.m_subscribed = true;
     for (std::size_t i = 0; i < reasons.size(); ++i) {
       if (reasons[i] >= 0x80) {
+        m_g.m_subscribed = false;
         EGW_LOG(error, "ingest: subscription to \"%s\" refused: %s", m_g.m_config.ingest.topics[i].c_str(),
                 mqtt::reason_name(static_cast<mqtt::Reason>(reasons[i])));
       }
@@ -174,14 +178,16 @@ bool Gateway::append(Fresh& f) {
       f.seq = seq;
       ++m_counters.spooled;
       if (f.qos > 0) m_acks[m_acks_tail++ % m_acks_cap] = LocalAck{seq, f.token};
-      m_held_logged = false;
       return true;
     case spool::Append::full:
       ++m_counters.backpressure;
-      if (!m_held_logged) {
+      // Read nothing more until it fits: held messages keep their slots, and the replay
+      // that frees the spool needs slots too.
+      m_ingest->hold_input(true);
+      if (!m_holding) {
         EGW_LOG(warning, "spool: full (%" PRIu64 " of %" PRIu64 " bytes); holding ingest until upstream catches up",
                 m_spool->bytes(), m_spool->max_bytes());
-        m_held_logged = true;
+        m_holding = true;
       }
       return false;
     case spool::Append::failed: fatal(); return false;
@@ -189,12 +195,16 @@ bool Gateway::append(Fresh& f) {
   return false;
 }
 
-// Retries the messages held for a full spool, oldest first.
+// Retries the messages held for a full spool, oldest first; once none is left, ingest
+// reads again.
 void Gateway::append_held() {
+  if (!m_holding) return;
   for (std::size_t i = m_fresh_head; i != m_fresh_tail; ++i) {
     Fresh& f = m_fresh[i % m_fresh_cap];
     if (f.seq == 0 && !append(f)) return;
   }
+  m_holding = false;
+  m_ingest->hold_input(false);
 }
 
 void Gateway::commit() {
@@ -254,7 +264,9 @@ bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes paylo
       ++m_counters.refused_upstream;
       e.acked = true;
       break;
-    default: return false;  // QoS 0 while disconnected or no room: try again later
+    default:  // QoS 0 while disconnected, or no room in the send buffer: try again shortly
+      if (!m_drain_timer.armed()) m_drain_timer.arm_in(std::chrono::milliseconds(1));
+      return false;
   }
   if (out.qos == 0) e.acked = true;
   ++m_infl_tail;
@@ -290,7 +302,11 @@ void Gateway::release_acked() {
   if (last == 0) return;
   const std::uint64_t bytes_before = m_spool->bytes();
   m_spool->ack(last);
-  if (!m_commit_timer.armed() && m_phase == Phase::running) {
+  // The cursor is written with the next commit; a fast drain writes it every window's
+  // worth too, so that a crash resends at most about two windows.
+  if (m_spool->unpersisted_acks() >= m_config.uplink.max_inflight && m_phase == Phase::running) {
+    commit();
+  } else if (!m_commit_timer.armed() && m_phase == Phase::running) {
     m_commit_timer.arm_in(std::chrono::duration_cast<event::Duration>(m_config.spool.batch_max_delay));
   }
   if (m_spool->bytes() < bytes_before) append_held();

@@ -68,6 +68,8 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
   // Messages in memory: waiting for durability or for upstream, and unacknowledged ones.
   std::size_t fresh_count() const { return m_fresh_tail - m_fresh_head; }
   std::size_t inflight_count() const { return m_infl_tail - m_infl_head; }
+  // The local broker accepted every ingest subscription of the current connection.
+  bool subscribed() const { return m_subscribed; }
 
  private:
   struct Fresh {  // received, not yet handed to the uplink
@@ -133,7 +135,8 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
   std::uint64_t m_send_seq = 1;  // next sequence to hand to the uplink
   double m_tokens = 0;           // drain token bucket
   event::TimePoint m_tokens_at{};
-  bool m_held_logged = false;
+  bool m_holding = false;  // messages are held for a full spool (ingest is on hold)
+  bool m_subscribed = false;
   Phase m_phase = Phase::idle;
   int m_exit_code = 0;
   Counters m_counters;

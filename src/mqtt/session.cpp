@@ -263,6 +263,15 @@ void Session::pause_input(std::uint8_t reason) {
   update_interest();
 }
 
+void Session::hold_input(bool hold) {
+  if (hold) {
+    if (!(m_paused & k_pause_app)) pause_input(k_pause_app);
+  } else if (m_paused & k_pause_app) {
+    m_paused &= static_cast<std::uint8_t>(~k_pause_app);
+    m_loop.defer(*this);
+  }
+}
+
 // ---- timers: connect timeout, reconnect, keepalive -------------------------------------
 
 void Session::on_timer(event::Timer&) {

@@ -146,6 +146,10 @@ class Session final : private event::IoHandler,
   // PUBACK/PUBREC may go out, after those of every message received before it.
   void ack(AckToken token);
 
+  // The application stops (true) or resumes (false) taking new messages: the session
+  // stops reading and the broker queues. Holds across reconnects.
+  void hold_input(bool hold);
+
   PublishStatus publish(const OutMessage& message, std::uint64_t cookie);
   // How many more QoS 1 messages publish() would take now.
   std::uint32_t publish_room() const { return m_out_cap - (m_out_tail - m_out_head); }
@@ -161,7 +165,7 @@ class Session final : private event::IoHandler,
 
  private:
   enum class RxMode : std::uint8_t { header, body, publish_start, slot_body, discard };
-  enum PauseReason : std::uint8_t { k_pause_pool = 1, k_pause_acks = 2 };
+  enum PauseReason : std::uint8_t { k_pause_pool = 1, k_pause_acks = 2, k_pause_app = 4 };
 
   struct PendingAck {
     std::uint16_t packet_id;

@@ -16,7 +16,7 @@ void Session::reset_input() {
   m_rx_begin = m_rx_end = 0;
   m_rx_mode = RxMode::header;
   m_body_filled = 0;
-  m_paused = 0;
+  m_paused &= k_pause_app;  // the application's hold outlives the connection
 }
 
 void Session::read_input() {

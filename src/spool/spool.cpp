@@ -73,11 +73,9 @@ bool Spool::fail(const char* what, int err) {
   return false;
 }
 
-std::string Spool::segment_path(std::uint64_t first_seq) const {
-  char name[32];
-  std::snprintf(name, sizeof name, "/%016" PRIx64 ".seg", first_seq);
-  return m_options.dir + name;
-}
+std::string Spool::segment_path(std::uint64_t first_seq) const { return m_options.dir + "/" + SegmentName(first_seq).text; }
+
+Spool::SegmentName::SegmentName(std::uint64_t first_seq) { std::snprintf(text, sizeof text, "%016" PRIx64 ".seg", first_seq); }
 
 std::uint64_t Spool::segment_end_seq(std::size_t index) const {
   return index + 1 < m_segments.size() ? m_segments[index + 1].first_seq : m_next_seq;
@@ -136,16 +134,25 @@ bool Spool::open_segment_files(std::string& error) {
     return false;
   }
   std::vector<std::uint64_t> firsts;
+  // readdir() returns nullptr both at the end and on an error: only errno tells them
+  // apart. Taking an error for the end would hide the whole spool.
+  errno = 0;
   while (dirent* e = ::readdir(d)) {
     if (std::uint64_t first = parse_segment_name(e->d_name)) firsts.push_back(first);
+    errno = 0;
   }
+  const int list_errno = errno;
   ::closedir(d);
+  if (list_errno != 0) {
+    error = m_options.dir + ": cannot list: " + std::strerror(list_errno);
+    return false;
+  }
   std::sort(firsts.begin(), firsts.end());
   m_segments.reserve(firsts.size() + 2 * (m_options.max_bytes / m_segment_bytes) + 8);
   for (std::uint64_t first : firsts) {
     Segment seg;
     seg.first_seq = first;
-    seg.fd.reset(::open(segment_path(first).c_str(), O_RDWR | O_CLOEXEC));
+    seg.fd.reset(::openat(m_dir_fd.get(), SegmentName(first).text, O_RDWR | O_CLOEXEC));
     struct stat st;
     if (!seg.fd || ::fstat(seg.fd.get(), &st) != 0) {
       error = segment_path(first) + ": cannot open: " + std::strerror(errno);
@@ -215,16 +222,29 @@ bool Spool::recover_tail(Segment& seg) {
   std::uint64_t off = format::k_segment_header, good_end = off;
   format::RecordHeader h;
   std::uint64_t at = 0, skipped = 0;
+  const char* damage = nullptr;  // what lies between good_end and the next good record
+  std::uint64_t last_seq = 0;
   while (find_record(seg, off, seg.size, h, at, skipped)) {
+    if (h.seq <= last_seq || !body_ok(seg, at, h, nullptr)) {
+      // A length is trusted only with its body: a good record may start inside the
+      // bytes this one claims, so the search goes on from the next byte.
+      damage = at == good_end && !damage ? "record failing its checksum" : "damaged records";
+      off = at + 1;
+      continue;
+    }
     off = at + format::k_record_header + h.body_len;
-    if (!body_ok(seg, at, h, nullptr)) continue;
-    if (at > good_end) note_corrupt(seg, good_end, at - good_end, "damaged record");
+    if (at > good_end) note_corrupt(seg, good_end, at - good_end, damage ? damage : "damaged bytes");
+    damage = nullptr;
     good_end = off;
+    last_seq = h.seq;
     m_next_seq = std::max(m_next_seq, h.seq + 1);
   }
+  // Replay passes this ground again: what was reported here is not counted twice.
+  m_scanned_seq = seg.first_seq;
+  m_scanned_end = good_end;
   if (seg.size > good_end) {
-    EGW_LOG(warning, "spool: %s: cutting a torn tail of %" PRIu64 " bytes at offset %" PRIu64,
-            segment_path(seg.first_seq).c_str(), seg.size - good_end, good_end);
+    EGW_LOG(warning, "spool: %s/%s: cutting a torn tail of %" PRIu64 " bytes at offset %" PRIu64,
+            m_options.dir.c_str(), SegmentName(seg.first_seq).text, seg.size - good_end, good_end);
     m_stats.torn_bytes += seg.size - good_end;
     if (::ftruncate(seg.fd.get(), static_cast<off_t>(good_end)) != 0) return fail("truncating a torn tail", errno);
     if (!sync_fd(seg.fd.get(), "fsync after truncating a torn tail")) return false;
@@ -238,8 +258,8 @@ bool Spool::recover_tail(Segment& seg) {
 void Spool::note_corrupt(const Segment& seg, std::uint64_t at, std::uint64_t bytes, const char* why) {
   ++m_stats.corrupt;
   m_stats.corrupt_bytes += bytes;
-  EGW_LOG(error, "spool: %s: %s at offset %" PRIu64 " (%" PRIu64 " bytes) skipped", segment_path(seg.first_seq).c_str(),
-          why, at, bytes);
+  EGW_LOG(error, "spool: %s/%s: %s at offset %" PRIu64 " (%" PRIu64 " bytes) skipped", m_options.dir.c_str(),
+          SegmentName(seg.first_seq).text, why, at, bytes);
 }
 
 bool Spool::read_at(const Segment& seg, std::uint64_t off, std::uint8_t* dst, std::size_t len) {
@@ -309,14 +329,14 @@ bool Spool::start_segment() {
   if (m_active_open && !commit()) return false;
   Segment seg;
   seg.first_seq = m_next_seq;
-  const std::string path = segment_path(seg.first_seq);
-  seg.fd.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
+  const SegmentName name(seg.first_seq);
+  seg.fd.reset(::openat(m_dir_fd.get(), name.text, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
   if (!seg.fd) return fail("creating a segment", errno);
   // Reserve the blocks now, so that a full disk shows here (as a full spool) and not as a
   // failed write of acknowledged-to-be data later.
   if (::fallocate(seg.fd.get(), FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(m_segment_bytes)) != 0 &&
       errno == ENOSPC) {
-    ::unlink(path.c_str());
+    ::unlinkat(m_dir_fd.get(), name.text, 0);
     return false;
   }
   std::uint8_t header[format::k_segment_header];
@@ -338,10 +358,10 @@ void Spool::drop_front(bool counted) {
     std::uint64_t lost = end > from ? end - from : 0;
     m_stats.dropped_records += lost;
     ++m_stats.dropped_segments;
-    EGW_LOG(warning, "spool: full; dropped the oldest segment %s with %" PRIu64 " unsent records",
-            segment_path(seg.first_seq).c_str(), lost);
+    EGW_LOG(warning, "spool: full; dropped the oldest segment %s/%s with %" PRIu64 " unsent records",
+            m_options.dir.c_str(), SegmentName(seg.first_seq).text, lost);
   }
-  ::unlink(segment_path(seg.first_seq).c_str());
+  ::unlinkat(m_dir_fd.get(), SegmentName(seg.first_seq).text, 0);
   m_bytes -= seg.size;
   m_segments.erase(m_segments.begin());
   if (m_read_index > 0) --m_read_index;
@@ -461,7 +481,11 @@ Read Spool::read_next(std::uint64_t from, std::uint64_t limit, std::span<std::ui
     format::RecordHeader h;
     std::uint64_t at = 0, skipped = 0;
     bool found = find_record(seg, m_read_off, end, h, at, skipped);
-    if (skipped > 0) note_corrupt(seg, m_read_off, skipped, "damaged bytes");
+    // Reported already: by open() for the ground it scanned, or as the record whose
+    // checksum failed just before these bytes.
+    const bool reported = (seg.first_seq == m_scanned_seq && m_read_off < m_scanned_end) || m_after_bad_record;
+    if (skipped > 0 && !reported) note_corrupt(seg, m_read_off, skipped, "damaged bytes");
+    m_after_bad_record = false;
     if (!found) {
       if (m_read_index + 1 == m_segments.size()) {
         m_read_off = end;
@@ -475,14 +499,19 @@ Read Spool::read_next(std::uint64_t from, std::uint64_t limit, std::span<std::ui
       m_read_off = at;
       return Read::end;
     }
-    m_read_off = at + format::k_record_header + h.body_len;
-    if (h.seq < from) continue;
-    if (h.body_len > buf.size()) {
-      note_corrupt(seg, at, format::k_record_header + h.body_len, "record larger than a pool slot");
+    const bool fits = h.body_len <= buf.size();
+    if (!body_ok(seg, at, h, fits ? buf.data() : nullptr)) {
+      if (!reported && h.seq >= from) {
+        note_corrupt(seg, at, format::k_record_header + h.body_len, "record failing its checksum");
+      }
+      m_read_off = at + 1;  // its length is not trusted (see recover_tail)
+      m_after_bad_record = true;
       continue;
     }
-    if (!body_ok(seg, at, h, buf.data())) {
-      note_corrupt(seg, at, format::k_record_header + h.body_len, "record failing its checksum");
+    m_read_off = at + format::k_record_header + h.body_len;
+    if (h.seq < from) continue;
+    if (!fits) {  // pool.slot_bytes was lowered since it was spooled
+      note_corrupt(seg, at, format::k_record_header + h.body_len, "record larger than a pool slot");
       continue;
     }
     out.header = h;

@@ -99,6 +99,8 @@ class Spool {
   std::uint64_t next_seq() const { return m_next_seq; }
   std::uint64_t durable_seq() const { return m_durable_seq; }
   std::uint64_t acked_seq() const { return m_acked; }
+  // Acknowledged records the "ack" file does not cover yet (resent after a crash).
+  std::uint64_t unpersisted_acks() const { return m_acked - m_cursor_written; }
   std::uint64_t bytes() const { return m_bytes; }
   std::uint64_t max_bytes() const { return m_options.max_bytes; }
   std::uint64_t segment_bytes() const { return m_segment_bytes; }
@@ -122,7 +124,13 @@ class Spool {
   bool sync_dir();
   void drop_front(bool counted);
   bool fail(const char* what, int err);
-  std::string segment_path(std::uint64_t first_seq) const;
+  // "NNNNNNNNNNNNNNNN.seg" in a fixed buffer: files are opened relative to m_dir_fd, so
+  // rotating segments allocates nothing.
+  struct SegmentName {
+    explicit SegmentName(std::uint64_t first_seq);
+    char text[24];
+  };
+  std::string segment_path(std::uint64_t first_seq) const;  // for startup errors
   std::uint64_t segment_end_seq(std::size_t index) const;  // one past its last sequence
   std::uint64_t readable_end(std::size_t index) const;
 
@@ -157,6 +165,8 @@ class Spool {
   std::uint64_t m_rbuf_seg = 0, m_rbuf_off = 0;  // which segment (first_seq) and where
   std::size_t m_read_index = 0;                  // replay position: segment and offset
   std::uint64_t m_read_off = format::k_segment_header;
+  std::uint64_t m_scanned_seq = 0, m_scanned_end = 0;  // the part open() checked (and reported)
+  bool m_after_bad_record = false;  // replay is searching past a record that failed its checksum
 
   bool m_failed = false;
   std::string m_error;

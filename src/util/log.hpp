@@ -5,7 +5,7 @@
 
 namespace edgegw::util {
 
-enum class Level : int { error = 3, warning = 4, notice = 5, info = 6, debug = 7 };
+enum class Level : int { silent = 0, error = 3, warning = 4, notice = 5, info = 6, debug = 7 };  // silent: tests, fuzzing
 
 void set_log_level(Level level);
 Level log_level();

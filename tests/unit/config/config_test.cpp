@@ -133,8 +133,18 @@ TEST(Config, rejects_bad_values_with_reasons) {
       {"id = \"gw-0001\"", "id = \"gw 1\"", "gw.toml:3: gateway.id: 1 to 64 characters of A-Z a-z 0-9 . _ -"},
       {"key_file = \"/etc/edgegw/device.key\"\n", "",
        "gw.toml:17: uplink.tls: cert_file and key_file go together (mutual TLS needs both)"},
+      {"slots = 128", "slots = 33",
+       "gw.toml:24: pool.slots: must be at least uplink.max_inflight + 2 (34): each unacknowledged upstream "
+       "message holds a slot, and replay from the spool needs one more"},
   };
   for (const Case& c : cases) EXPECT_EQ(errors_for(replace(k_valid, c.from, c.to))[0], c.error) << c.from;
+}
+
+TEST(Config, rejects_a_spool_too_small_for_the_largest_message) {
+  const std::string text = replace(replace(k_valid, "\"8KiB\"", "\"1MiB\""), "\"64MiB\"", "\"2MiB\"");
+  EXPECT_EQ(errors_for(text)[0],
+            "gw.toml:28: spool.max_bytes: must hold at least four of the largest messages (4 x (pool.slot_bytes + 36) = "
+            "4194448 bytes)");
 }
 
 TEST(Config, reports_missing_required_keys_and_tables) {

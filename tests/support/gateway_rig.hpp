@@ -1,0 +1,162 @@
+// A whole store-and-forward setup on loopback for tests: a local broker, an upstream
+// broker (persistent, so it can be stopped and restarted without forgetting the
+// verifier's subscription), the edgegw daemon as a process, sensors publishing with
+// mosquitto_pub and a verifier subscribed upstream with mosquitto_sub.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/broker.hpp"
+#include "support/clients.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+namespace edgegw::test {
+
+struct RigOptions {
+  std::string spool = "sync = \"batch\"\nbatch_max_delay = \"10ms\"";  // [spool] keys
+  std::string uplink = "max_inflight = 32\nkeepalive = \"5s\"";      // extra [uplink] keys
+  std::uint32_t slots = 256;
+};
+
+// What the verifier saw, as numbers (the sensors publish "0", "1", ...).
+struct Tally {
+  std::vector<long> order;  // as received
+  std::set<long> unique;
+  long duplicates() const { return static_cast<long>(order.size() - unique.size()); }
+  long missing(long count) const {
+    long n = 0;
+    for (long i = 0; i < count; ++i) n += unique.count(i) ? 0 : 1;
+    return n;
+  }
+};
+
+class Rig {
+ public:
+  explicit Rig(RigOptions options = {}) : m_options(std::move(options)), m_upstream(BrokerOptions{.persistent = true}) {
+    write_config();
+  }
+  ~Rig() {
+    m_daemon.kill();
+    m_verifier.kill();
+  }
+
+  const TempDir& dir() const { return m_dir; }
+  Broker& local() { return m_local; }
+  Broker& upstream() { return m_upstream; }
+  std::string state_dir() const { return m_dir.file("state"); }
+  const std::string& config_path() const { return m_config; }
+
+  void write_config() {
+    std::ostringstream c;
+    c << "[gateway]\nid = \"gw-test\"\nstate_dir = \"" << state_dir() << "\"\nlog_level = \"info\"\n"
+      << "[ingest]\nurl = \"" << m_local.url() << "\"\ntopics = [\"sensors/#\"]\nreceive_maximum = 32\n"
+      << "[uplink]\nurl = \"" << m_upstream.url() << "\"\ntopic_prefix = \"up/\"\n" << m_options.uplink << "\n"
+      << "[pool]\nslots = " << m_options.slots << "\nslot_bytes = 1024\n"
+      << "[spool]\n" << m_options.spool << "\n";
+    m_config = m_dir.write("edgegw.toml", c.str());
+  }
+
+  // Starts the daemon and waits until its ingest subscription is in place.
+  void start_daemon(bool wait_subscribed = true) {
+    std::string log = m_dir.file("daemon-" + std::to_string(++m_starts) + ".log");
+    std::vector<std::string> argv = own_binary(std::string(EDGEGW_BIN_DIR) + "/edgegw");
+    argv.insert(argv.end(), {"run", "--config", m_config});
+    m_daemon = Process(argv, Redirects{.stderr_file = log});
+    if (!wait_subscribed) return;
+    for (int i = 0; i < 3000 && read_file(log).find("ingest: subscribed") == std::string::npos; ++i) {
+      ASSERT_TRUE(m_daemon.running()) << read_file(log);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_NE(read_file(log).find("ingest: subscribed"), std::string::npos) << read_file(log);
+  }
+  Process& daemon() { return m_daemon; }
+  int stop_daemon() {
+    m_daemon.signal(SIGTERM);
+    return m_daemon.wait(std::chrono::seconds(30));
+  }
+  std::string daemon_log() const {
+    std::string all;
+    for (int i = 1; i <= m_starts; ++i) all += read_file(m_dir.file("daemon-" + std::to_string(i) + ".log"));
+    return all;
+  }
+  int starts() const { return m_starts; }
+
+  // A persistent QoS 1 subscriber on the upstream broker, ready once it saw a probe.
+  void start_verifier() {
+    m_verifier = Process(with_broker(m_upstream, {"mosquitto_sub", "-V", "mqttv5", "-q", "1", "-c", "-i", "verifier",
+                                                  "-x", "86400", "-t", "up/#", "-F", "%p"}),
+                         Redirects{.stdout_file = m_dir.file("upstream.txt")});
+    for (int i = 0; i < 500; ++i) {
+      publish(m_upstream, "up/probe", "probe", 1);
+      if (read_file(m_dir.file("upstream.txt")).find("probe") != std::string::npos) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    FAIL() << "the upstream verifier never subscribed";
+  }
+
+  Tally tally() const {
+    Tally t;
+    std::istringstream in(read_file(m_dir.file("upstream.txt")));
+    for (std::string line; std::getline(in, line);) {
+      if (line == "probe" || line.empty()) continue;
+      long v = std::stol(line);
+      t.order.push_back(v);
+      t.unique.insert(v);
+    }
+    return t;
+  }
+
+  // Waits until the verifier holds every number below `count`; returns the tally.
+  Tally wait_for_all(long count, std::chrono::seconds timeout) {
+    return wait_until([count](const Tally& t) { return t.missing(count) == 0; }, timeout);
+  }
+  // Waits until the verifier holds `unique` different numbers; returns the tally.
+  Tally wait_for_unique(std::size_t unique, std::chrono::seconds timeout) {
+    return wait_until([unique](const Tally& t) { return t.unique.size() >= unique; }, timeout);
+  }
+  template <typename Done>
+  Tally wait_until(Done done, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    Tally t = tally();
+    while (!done(t) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      t = tally();
+    }
+    return t;
+  }
+
+  // Sensors: "0".."count-1" on sensors/stream at about `rate` messages/s (0: flat out).
+  Process stream(long count, int rate, int qos = 1, long first = 0) {
+    return publish_stream(m_local, "sensors/stream", count, rate, qos, first);
+  }
+
+  // A number from the daemon's last "gateway: stopped:" line, e.g. stat("replayed").
+  long stat(const std::string& name) const {
+    std::string log = daemon_log();
+    std::size_t line = log.rfind("gateway: stopped:");
+    if (line == std::string::npos) return -1;
+    std::size_t at = log.find(name + " ", line);
+    return at == std::string::npos ? -1 : std::stol(log.substr(at + name.size() + 1));
+  }
+
+ private:
+  RigOptions m_options;
+  TempDir m_dir;
+  Broker m_local;
+  Broker m_upstream;
+  std::string m_config;
+  Process m_daemon;
+  Process m_verifier;
+  int m_starts = 0;
+};
+
+}  // namespace edgegw::test
