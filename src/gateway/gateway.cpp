@@ -123,6 +123,9 @@ bool Gateway::start(std::string& error) {
   in.keepalive_s = c.ingest.keepalive_s;
   in.subscriptions = c.ingest.topics;
   in.subscribe_qos = c.ingest.qos;
+  // Retain As Published, so the retain flag goes upstream as the sensor set it; Retain
+  // Handling 1, so retained messages come once, not again on every reconnect.
+  in.subscribe_options_v5 = 0x08 | 0x10;
   in.receive_maximum = c.ingest.receive_maximum;
   m_in_handler = std::make_unique<IngestHandler>(*this);
   m_ingest = std::make_unique<mqtt::Session>(m_loop, *m_in_transport, m_pool.get(), in, *m_in_handler);

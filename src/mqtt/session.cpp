@@ -59,7 +59,8 @@ Session::Session(event::Loop& loop, Transport& transport, mem::Pool* pool, Sessi
   m_pubcomp_owed.reset(new IdSet);
   m_subscriptions.reserve(m_options.subscriptions.size());
   for (const std::string& filter : m_options.subscriptions) {
-    m_subscriptions.push_back(Subscription{filter, m_options.subscribe_qos});
+    const std::uint8_t extra = m_options.version == Version::v5 ? m_options.subscribe_options_v5 : 0;
+    m_subscriptions.push_back(Subscription{filter, static_cast<std::uint8_t>(m_options.subscribe_qos | extra)});
   }
 }
 

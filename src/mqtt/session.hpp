@@ -92,6 +92,9 @@ struct SessionOptions {
   std::uint16_t keepalive_s = 30;
   std::vector<std::string> subscriptions;
   std::uint8_t subscribe_qos = 1;
+  // MQTT 5 subscription options beyond the QoS (bit 3 Retain As Published, bits 4-5
+  // Retain Handling); ignored on 3.1.1, which has none.
+  std::uint8_t subscribe_options_v5 = 0;
   std::uint16_t receive_maximum = 64;  // received QoS 1/2 messages awaiting ack() at once
   std::uint16_t max_inflight = 64;     // QoS 1 publishes queued or awaiting PUBACK at once
   std::size_t rx_buffer_bytes = 8192;  // largest non-PUBLISH packet accepted

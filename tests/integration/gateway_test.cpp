@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "spool/spool.hpp"
@@ -37,6 +38,51 @@ TEST(Gateway, Forwards100kMessagesInOrderWithNoneLost) {
   EXPECT_TRUE(t.order == expected) << "upstream order differs from ingest order";
   EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
   EXPECT_EQ(rig.stat("forwarded"), k_count) << rig.daemon_log();
+}
+
+TEST(Gateway, Mqtt5UplinkCarriesGwAndSeqPropertiesAndKeepsTheRetainFlag) {
+  Rig rig;
+  rig.start_daemon();
+  // A second upstream subscriber that prints each message's user properties.
+  const std::string out = rig.dir().file("props.txt");
+  Process props(with_broker(rig.upstream(), {"mosquitto_sub", "-V", "mqttv5", "-q", "1", "-t", "up/sensors/props/#",
+                                             "-F", "%P|%p"}),
+                Redirects{.stdout_file = out});
+  for (int i = 0; i < 500 && read_file(out).find("probe") == std::string::npos; ++i) {
+    publish(rig.upstream(), "up/sensors/props/probe", "probe", 1);
+    std::this_thread::sleep_for(20ms);
+  }
+  publish(rig.local(), "sensors/props/a", "first", 1);
+  publish(rig.local(), "sensors/props/b", "second", 1);
+  publish(rig.local(), "sensors/props/c", "kept", 1, true);
+  std::vector<std::string> lines;
+  for (int i = 0; i < 500 && lines.size() < 3; ++i) {
+    std::this_thread::sleep_for(20ms);
+    lines.clear();
+    std::istringstream in(read_file(out));
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("probe") == std::string::npos) lines.push_back(line);
+    }
+  }
+  ASSERT_EQ(lines.size(), 3u) << read_file(out);
+  long last_seq = 0;
+  const char* payloads[] = {"first", "second", "kept"};
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_NE(lines[i].find("gw:gw-test"), std::string::npos) << lines[i];
+    std::size_t at = lines[i].find("seq:");
+    ASSERT_NE(at, std::string::npos) << lines[i];
+    long seq = std::stol(lines[i].substr(at + 4));
+    EXPECT_GT(seq, last_seq) << "seq must grow: " << lines[i];
+    last_seq = seq;
+    EXPECT_EQ(lines[i].substr(lines[i].find('|') + 1), payloads[i]);
+  }
+  // The retained message is retained upstream: a new subscriber gets it at once.
+  std::string retained;
+  EXPECT_EQ(run(with_broker(rig.upstream(), {"mosquitto_sub", "-t", "up/sensors/props/c", "-C", "1", "-W", "10", "-F", "%r %p"}),
+                &retained),
+            0);
+  EXPECT_EQ(retained, "1 kept\n");
+  EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
 }
 
 TEST(Gateway, UpstreamDownFor30sUnderLoadLosesNothing) {

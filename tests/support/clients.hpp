@@ -22,10 +22,11 @@ inline std::vector<std::string> with_broker(const Broker& b, std::vector<std::st
 }
 
 // Publishes one message and waits for mosquitto_pub to finish.
-inline void publish(const Broker& b, const std::string& topic, const std::string& payload, int qos) {
+inline void publish(const Broker& b, const std::string& topic, const std::string& payload, int qos, bool retain = false) {
+  std::vector<std::string> args = {"mosquitto_pub", "-t", topic, "-m", payload, "-q", std::to_string(qos)};
+  if (retain) args.push_back("-r");
   std::string out;
-  ASSERT_EQ(run(with_broker(b, {"mosquitto_pub", "-t", topic, "-m", payload, "-q", std::to_string(qos)}), &out), 0)
-      << out;
+  ASSERT_EQ(run(with_broker(b, args), &out), 0) << out;
 }
 
 // Starts publishing `count` lines ("0".."count-1") as separate messages, in order. One
