@@ -19,15 +19,41 @@ std::uint64_t realtime_ns() {
 
 mqtt::Version version(config::MqttVersion v) { return v == config::MqttVersion::v5 ? mqtt::Version::v5 : mqtt::Version::v311; }
 
-std::unique_ptr<mqtt::TcpTransport> make_transport(const config::Url& url, const char* key, std::string& error) {
-  switch (url.scheme) {
-    case config::Scheme::mqtt: return std::make_unique<mqtt::TcpTransport>(mqtt::TcpTransport::tcp(url.host, url.port));
-    case config::Scheme::unix_socket:
-      return std::make_unique<mqtt::TcpTransport>(mqtt::TcpTransport::unix_socket(url.path));
-    case config::Scheme::mqtts: break;
+tls::Options tls_options(const config::Tls& t, const char* key) {
+  return tls::Options{key, t.ca_file, t.cert_file, t.key_file, t.server_name, t.alpn};
+}
+
+}  // namespace
+
+// The session's byte stream for `url`: TCP or a unix socket, with TLS over TCP for
+// mqtts:// (its context loaded now, so a bad CA or key file stops the start).
+bool Gateway::make_transport(const config::Url& url, const config::Tls& tls_config, const char* key, Link& link,
+                             std::string& error) {
+  if (url.scheme == config::Scheme::unix_socket) {
+    link.transport = std::make_unique<mqtt::TcpTransport>(mqtt::TcpTransport::unix_socket(url.path));
+    return true;
   }
-  error = std::string(key) + ": " + url.text + ": mqtts:// (TLS) is not available in this version";
-  return nullptr;
+  if (url.scheme == config::Scheme::mqtt) {
+    link.transport = std::make_unique<mqtt::TcpTransport>(mqtt::TcpTransport::tcp(url.host, url.port));
+    return true;
+  }
+  link.context = tls::Context::load(tls_options(tls_config, key), error);
+  if (!link.context) return false;
+  auto t = std::make_unique<tls::Transport>(*link.context, mqtt::TcpTransport::tcp(url.host, url.port), url.host);
+  link.tls = t.get();
+  link.transport = std::move(t);
+  return true;
+}
+
+namespace {
+
+void log_tls(const char* name, const Gateway::Link& link) {
+  if (!link.tls) return;
+  const tls::Stats& s = link.tls->stats();
+  EGW_LOG(info, "%s: TLS %s%s%s, %s handshake of %" PRIu64 " bytes in %.1f ms, session heap %zu bytes", name,
+          link.tls->ciphersuite(), link.tls->alpn()[0] ? ", ALPN " : "", link.tls->alpn(),
+          s.last_resumed ? "resumed" : "full", s.last_handshake_bytes,
+          static_cast<double>(s.last_handshake_us) / 1e3, link.tls->heap_bytes());
 }
 
 }  // namespace
@@ -38,6 +64,7 @@ class Gateway::IngestHandler final : public mqtt::SessionHandler {
   void on_connected(bool session_present) override {
     EGW_LOG(notice, "ingest: connected to %s (session %s)", m_g.m_config.ingest.url.text.c_str(),
             session_present ? "resumed" : "new");
+    log_tls("ingest", m_g.m_in);
   }
   void on_disconnected(const mqtt::DisconnectInfo& info) override {
     EGW_LOG(warning, "ingest: disconnected from %s: %s", m_g.m_config.ingest.url.text.c_str(), info.detail);
@@ -65,6 +92,7 @@ class Gateway::UplinkHandler final : public mqtt::SessionHandler {
   explicit UplinkHandler(Gateway& g) : m_g(g) {}
   void on_connected(bool) override {
     EGW_LOG(notice, "uplink: connected to %s", m_g.m_config.uplink.url.text.c_str());
+    log_tls("uplink", m_g.m_up);
     m_g.on_uplink_state();
   }
   void on_disconnected(const mqtt::DisconnectInfo& info) override {
@@ -85,10 +113,10 @@ Gateway::~Gateway() = default;
 
 bool Gateway::start(std::string& error) {
   const config::Config& c = m_config;
-  m_in_transport = make_transport(c.ingest.url, "ingest.url", error);
-  if (!m_in_transport) return false;
-  m_up_transport = make_transport(c.uplink.url, "uplink.url", error);
-  if (!m_up_transport) return false;
+  if (!make_transport(c.ingest.url, c.ingest.tls, "ingest.tls", m_in, error) ||
+      !make_transport(c.uplink.url, c.uplink.tls, "uplink.tls", m_up, error)) {
+    return false;
+  }
 
   spool::Options so;
   so.dir = c.gateway.state_dir + "/spool";
@@ -128,7 +156,7 @@ bool Gateway::start(std::string& error) {
   in.subscribe_options_v5 = 0x08 | 0x10;
   in.receive_maximum = c.ingest.receive_maximum;
   m_in_handler = std::make_unique<IngestHandler>(*this);
-  m_ingest = std::make_unique<mqtt::Session>(m_loop, *m_in_transport, m_pool.get(), in, *m_in_handler);
+  m_ingest = std::make_unique<mqtt::Session>(m_loop, *m_in.transport, m_pool.get(), in, *m_in_handler);
 
   mqtt::SessionOptions up;
   up.version = version(c.uplink.mqtt_version);
@@ -138,7 +166,7 @@ bool Gateway::start(std::string& error) {
   up.max_inflight = c.uplink.max_inflight;
   up.tx_buffer_bytes = c.pool.slot_bytes + c.uplink.topic_prefix.size() + 1024;
   m_up_handler = std::make_unique<UplinkHandler>(*this);
-  m_uplink = std::make_unique<mqtt::Session>(m_loop, *m_up_transport, nullptr, up, *m_up_handler);
+  m_uplink = std::make_unique<mqtt::Session>(m_loop, *m_up.transport, nullptr, up, *m_up_handler);
 
   m_phase = Phase::running;
   m_uplink->start();

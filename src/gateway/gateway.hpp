@@ -29,6 +29,7 @@
 #include "mqtt/session.hpp"
 #include "mqtt/tcp_transport.hpp"
 #include "spool/spool.hpp"
+#include "tls/tls.hpp"
 
 namespace edgegw::gateway {
 
@@ -60,7 +61,15 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
   bool stopped() const { return m_phase == Phase::stopped; }
   int exit_code() const { return m_exit_code; }
 
+  // One session's connection: its transport, and for mqtts:// the TLS context and transport.
+  struct Link {
+    std::unique_ptr<tls::Context> context;
+    std::unique_ptr<mqtt::Transport> transport;
+    tls::Transport* tls = nullptr;  // = transport, when it is TLS
+  };
+
   const Counters& counters() const { return m_counters; }
+  const Link& uplink_link() const { return m_up; }
   const spool::Spool& spool() const { return *m_spool; }
   const mem::Pool& pool() const { return *m_pool; }
   const mqtt::Session& ingest() const { return *m_ingest; }
@@ -119,7 +128,9 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
   const config::Config& m_config;
   std::unique_ptr<mem::Pool> m_pool;
   std::unique_ptr<spool::Spool> m_spool;
-  std::unique_ptr<mqtt::TcpTransport> m_in_transport, m_up_transport;
+  bool make_transport(const config::Url& url, const config::Tls& tls, const char* key, Link& link, std::string& error);
+
+  Link m_in, m_up;
   std::unique_ptr<IngestHandler> m_in_handler;
   std::unique_ptr<UplinkHandler> m_up_handler;
   std::unique_ptr<mqtt::Session> m_ingest, m_uplink;

@@ -85,6 +85,11 @@ Broker::Broker(BrokerOptions options) : m_options(std::move(options)) {
     m_host = m_options.ipv6 ? "::1" : "127.0.0.1";
     m_port = free_port(m_options.ipv6);
   }
+  write_config();
+  start();
+}
+
+void Broker::write_config() {
   std::string listener = m_options.unix_socket ? "listener 0 " + m_socket
                                                : "listener " + std::to_string(m_port) + " " + m_host;
   m_dir.write("mosquitto.conf", listener +
@@ -96,7 +101,11 @@ Broker::Broker(BrokerOptions options) : m_options(std::move(options)) {
                                     m_dir.file("mosquitto.log") +
                                     "\nlog_type error\nlog_type warning\nlog_type notice\n" + m_options.extra_config +
                                     "\n");
-  start();
+}
+
+void Broker::set_extra_config(const std::string& extra) {
+  m_options.extra_config = extra;
+  write_config();
 }
 
 void Broker::start() {

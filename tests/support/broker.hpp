@@ -27,6 +27,8 @@ class Broker {
 
   void start();  // again on the same port after stop()
   void stop();  // SIGTERM and wait (mosquitto saves its database), SIGKILL if it hangs
+  // Replaces the listener's extra configuration; takes effect at the next start().
+  void set_extra_config(const std::string& extra);
   void pause() { m_process.signal(SIGSTOP); }
   void resume() { m_process.signal(SIGCONT); }
 
@@ -39,6 +41,8 @@ class Broker {
   std::vector<std::string> client_args() const;
 
  private:
+  void write_config();
+
   BrokerOptions m_options;
   TempDir m_dir;
   std::string m_host;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "support/broker.hpp"
+#include "support/certs.hpp"
 #include "support/clients.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
@@ -25,6 +26,7 @@ struct RigOptions {
   std::string spool = "sync = \"batch\"\nbatch_max_delay = \"10ms\"";  // [spool] keys
   std::string uplink = "max_inflight = 32\nkeepalive = \"5s\"";      // extra [uplink] keys
   std::uint32_t slots = 256;
+  bool uplink_tls = false;  // uplink over mutual TLS to a second, TLS listener upstream
 };
 
 // What the verifier saw, as numbers (the sensors publish "0", "1", ...).
@@ -41,7 +43,10 @@ struct Tally {
 
 class Rig {
  public:
-  explicit Rig(RigOptions options = {}) : m_options(std::move(options)), m_upstream(BrokerOptions{.persistent = true}) {
+  explicit Rig(RigOptions options = {})
+      : m_options(std::move(options)),
+        m_tls_port(m_options.uplink_tls ? free_port() : 0),
+        m_upstream(BrokerOptions{.persistent = true, .extra_config = tls_listener()}) {
     write_config();
   }
   ~Rig() {
@@ -59,7 +64,10 @@ class Rig {
     std::ostringstream c;
     c << "[gateway]\nid = \"gw-test\"\nstate_dir = \"" << state_dir() << "\"\nlog_level = \"info\"\n"
       << "[ingest]\nurl = \"" << m_local.url() << "\"\ntopics = [\"sensors/#\"]\nreceive_maximum = 32\n"
-      << "[uplink]\nurl = \"" << m_upstream.url() << "\"\ntopic_prefix = \"up/\"\n" << m_options.uplink << "\n"
+      << "[uplink]\nurl = \"" << uplink_url() << "\"\ntopic_prefix = \"up/\"\n" << m_options.uplink << "\n"
+      << (m_tls_port ? "[uplink.tls]\nca_file = \"" + cert("ca.pem") + "\"\ncert_file = \"" + cert("client.pem") +
+                           "\"\nkey_file = \"" + cert("client.key") + "\"\n"
+                     : "")
       << "[pool]\nslots = " << m_options.slots << "\nslot_bytes = 1024\n"
       << "[spool]\n" << m_options.spool << "\n";
     m_config = m_dir.write("edgegw.toml", c.str());
@@ -149,7 +157,18 @@ class Rig {
   }
 
  private:
+  // The upstream's second listener, for the uplink over mutual TLS (the verifier stays on
+  // the plain one).
+  std::string tls_listener() const {
+    if (!m_tls_port) return "";
+    return "listener " + std::to_string(m_tls_port) + " 127.0.0.1\n" + listener("server.pem", "require_certificate true\n");
+  }
+  std::string uplink_url() const {
+    return m_tls_port ? "mqtts://127.0.0.1:" + std::to_string(m_tls_port) : m_upstream.url();
+  }
+
   RigOptions m_options;
+  std::uint16_t m_tls_port;
   TempDir m_dir;
   Broker m_local;
   Broker m_upstream;

@@ -26,8 +26,11 @@ class SessionHarness : public mqtt::SessionHandler {
  public:
   SessionHarness(const std::string& url, mqtt::SessionOptions options, std::uint32_t slots = 64,
                  std::uint32_t slot_bytes = 1024)
-      : pool(slots, slot_bytes), transport(make_transport(url)) {
-    session = std::make_unique<mqtt::Session>(loop, transport, &pool, std::move(options), *this);
+      : SessionHarness(std::make_unique<mqtt::TcpTransport>(make_transport(url)), std::move(options), slots, slot_bytes) {}
+  SessionHarness(std::unique_ptr<mqtt::Transport> t, mqtt::SessionOptions options, std::uint32_t slots = 64,
+                 std::uint32_t slot_bytes = 1024)
+      : pool(slots, slot_bytes), transport(std::move(t)) {
+    session = std::make_unique<mqtt::Session>(loop, *transport, &pool, std::move(options), *this);
   }
 
   static mqtt::TcpTransport make_transport(const std::string& text) {
@@ -87,7 +90,7 @@ class SessionHarness : public mqtt::SessionHandler {
 
   event::Loop loop;
   mem::Pool pool;
-  mqtt::TcpTransport transport;
+  std::unique_ptr<mqtt::Transport> transport;
   std::unique_ptr<mqtt::Session> session;
 
   bool auto_ack = true;
