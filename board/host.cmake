@@ -4,3 +4,5 @@ set(EDGEGW_CPU_FLAGS "")
 set(EDGEGW_DEFAULT_POOL_SLOTS 4096)
 set(EDGEGW_DEFAULT_SLOT_BYTES 4096)
 set(EDGEGW_DEFAULT_SPOOL_MAX_BYTES "256MiB")
+# systemd MemoryMax= for the service: a backstop above the fixed pool and spool buffers.
+set(EDGEGW_MEMORY_MAX "128M")

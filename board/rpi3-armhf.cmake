@@ -4,3 +4,5 @@ set(EDGEGW_CPU_FLAGS -mcpu=cortex-a53 -mfpu=neon-fp-armv8 -mfloat-abi=hard)
 set(EDGEGW_DEFAULT_POOL_SLOTS 1024)
 set(EDGEGW_DEFAULT_SLOT_BYTES 4096)
 set(EDGEGW_DEFAULT_SPOOL_MAX_BYTES "64MiB")
+# systemd MemoryMax= for the service: a backstop above the fixed pool and spool buffers.
+set(EDGEGW_MEMORY_MAX "64M")

@@ -12,6 +12,7 @@
 #include "event/loop.hpp"
 #include "event/signals.hpp"
 #include "gateway/gateway.hpp"
+#include "gateway/service.hpp"
 #include "util/log.hpp"
 
 namespace {
@@ -42,14 +43,16 @@ int check_config(const std::string& path) {
 // SIGTERM/SIGINT: a graceful stop (a second signal does not hurry it; SIGKILL does).
 class Stopper final : public edgegw::event::SignalWatcher::Handler {
  public:
-  explicit Stopper(edgegw::gateway::Gateway& gw) : m_gw(gw) {}
+  Stopper(edgegw::gateway::Gateway& gw, edgegw::gateway::Service& service) : m_gw(gw), m_service(service) {}
   void on_signal(int signo) override {
     EGW_LOG(notice, "received %s", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    m_service.stopping();
     m_gw.shutdown(std::chrono::seconds(2));
   }
 
  private:
   edgegw::gateway::Gateway& m_gw;
+  edgegw::gateway::Service& m_service;
 };
 
 int run(const std::string& path) {
@@ -60,13 +63,15 @@ int run(const std::string& path) {
   edgegw::util::set_log_level(cfg->gateway.log_level);
   edgegw::event::Loop loop;
   edgegw::gateway::Gateway gw(loop, *cfg);
-  Stopper stopper(gw);
+  edgegw::gateway::Service service(loop, gw);
+  Stopper stopper(gw, service);
   edgegw::event::SignalWatcher signals(loop, stopper);
   std::string error;
   if (!gw.start(error)) {
     std::fprintf(stderr, "edgegw: %s\n", error.c_str());
     return 1;
   }
+  service.started();
   while (!gw.stopped()) {
     if (!loop.run_once(std::chrono::seconds(1))) {
       EGW_LOG(error, "event loop failed: %s", std::strerror(errno));

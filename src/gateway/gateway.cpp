@@ -206,6 +206,7 @@ bool Gateway::append(Fresh& f) {
   std::uint64_t seq = 0;
   switch (m_spool->append(f.topic, f.payload, f.qos, f.retain, f.received_ns, seq)) {
     case spool::Append::ok:
+      if (seq == m_spool->durable_seq() + 1) m_uncommitted_since = m_loop.now();  // the first since the commit
       f.seq = seq;
       ++m_counters.spooled;
       if (f.qos > 0) m_acks[m_acks_tail++ % m_acks_cap] = LocalAck{seq, f.token};
@@ -392,6 +393,24 @@ void Gateway::cool() {
     ++m_fresh_head;
     ++m_counters.cooled;
   }
+}
+
+// ---- health -------------------------------------------------------------------------
+
+bool Gateway::healthy(event::TimePoint now) const {
+  if (m_exit_code != 0 || m_spool->failed()) return false;
+  const auto limit = std::max<event::Duration>(std::chrono::seconds(2),
+                                               20 * std::chrono::duration_cast<event::Duration>(m_config.spool.batch_max_delay));
+  return !m_spool->has_uncommitted() || now - m_uncommitted_since < limit;
+}
+
+void Gateway::summary(char* buf, std::size_t cap) const {
+  std::snprintf(buf, cap,
+                "ingest %s, uplink %s; received %" PRIu64 ", forwarded %" PRIu64 "; spool %" PRIu64 " records, %" PRIu64
+                " bytes; pool %u of %u slots",
+                mqtt::state_name(m_ingest->state()), mqtt::state_name(m_uplink->state()), m_counters.received,
+                m_counters.forwarded, m_spool->next_seq() - 1 - m_spool->acked_seq(), m_spool->bytes(), m_pool->in_use(),
+                m_pool->capacity());
 }
 
 // ---- lifecycle ----------------------------------------------------------------------

@@ -79,6 +79,12 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
   std::size_t inflight_count() const { return m_infl_tail - m_infl_head; }
   // The local broker accepted every ingest subscription of the current connection.
   bool subscribed() const { return m_subscribed; }
+  // False once the pipeline is wedged: the spool failed, or received messages have waited
+  // for their commit far longer than spool.batch_max_delay (the watchdog then lets
+  // systemd restart the daemon). An uplink outage or a full spool is not wedged.
+  bool healthy(event::TimePoint now) const;
+  // One line for systemd's STATUS= and logs: sessions, counters, spool backlog.
+  void summary(char* buf, std::size_t cap) const;
 
  private:
   struct Fresh {  // received, not yet handed to the uplink
@@ -148,6 +154,7 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
   event::TimePoint m_tokens_at{};
   bool m_holding = false;  // messages are held for a full spool (ingest is on hold)
   bool m_subscribed = false;
+  event::TimePoint m_uncommitted_since{};  // first append since the last commit
   Phase m_phase = Phase::idle;
   int m_exit_code = 0;
   Counters m_counters;

@@ -73,10 +73,13 @@ class Rig {
     m_config = m_dir.write("edgegw.toml", c.str());
   }
 
-  // Starts the daemon and waits until its ingest subscription is in place.
-  void start_daemon(bool wait_subscribed = true) {
+  // Starts the daemon (with `env`, "NAME=value" entries, added to its environment) and
+  // waits until its ingest subscription is in place.
+  void start_daemon(bool wait_subscribed = true, const std::vector<std::string>& env = {}) {
     std::string log = m_dir.file("daemon-" + std::to_string(++m_starts) + ".log");
-    std::vector<std::string> argv = own_binary(std::string(EDGEGW_BIN_DIR) + "/edgegw");
+    std::vector<std::string> argv = {"env"};
+    argv.insert(argv.end(), env.begin(), env.end());
+    for (const std::string& a : own_binary(std::string(EDGEGW_BIN_DIR) + "/edgegw")) argv.push_back(a);
     argv.insert(argv.end(), {"run", "--config", m_config});
     m_daemon = Process(argv, Redirects{.stderr_file = log});
     if (!wait_subscribed) return;

@@ -1,0 +1,106 @@
+// edgegw under systemd's notify protocol, with a notify socket the test owns: READY=1 once
+// started, STATUS= lines, WATCHDOG=1 keep-alives from the event loop that stop while the
+// process is stopped (what makes systemd restart a stuck daemon), STOPPING=1 on SIGTERM.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "support/gateway_rig.hpp"
+#include "util/fd.hpp"
+
+namespace edgegw::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A unix datagram socket standing in for systemd's.
+class NotifySocket {
+ public:
+  explicit NotifySocket(const std::string& path) : m_path(path), m_fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    EXPECT_EQ(::bind(m_fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
+  }
+  const std::string& path() const { return m_path; }
+  // Every datagram that arrives within `window`.
+  std::vector<std::string> receive_for(std::chrono::milliseconds window) {
+    std::vector<std::string> got;
+    auto deadline = std::chrono::steady_clock::now() + window;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return got;
+      pollfd p{m_fd.get(), POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[1024];
+      ssize_t n = ::recv(m_fd.get(), buf, sizeof buf, 0);
+      if (n > 0) got.emplace_back(buf, static_cast<std::size_t>(n));
+    }
+  }
+  // Waits (at most `timeout`) for a datagram containing `what`; returns it, or "".
+  std::string wait_for(const std::string& what, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (const std::string& m : receive_for(50ms)) {
+        if (m.find(what) != std::string::npos) return m;
+      }
+    }
+    return "";
+  }
+
+ private:
+  std::string m_path;
+  util::Fd m_fd;
+};
+
+long count_containing(const std::vector<std::string>& messages, const std::string& what) {
+  long n = 0;
+  for (const std::string& m : messages) n += m.find(what) != std::string::npos;
+  return n;
+}
+
+TEST(Service, notifies_ready_status_watchdog_and_stopping_and_the_watchdog_stops_with_the_loop) {
+  Rig rig;
+  NotifySocket systemd(rig.dir().file("notify.sock"));
+  // WatchdogSec=0.6s: keep-alives every 300 ms.
+  rig.start_daemon(true, {"NOTIFY_SOCKET=" + systemd.path(), "WATCHDOG_USEC=600000"});
+  const std::string ready = systemd.wait_for("READY=1", 30s);
+  ASSERT_NE(ready, "") << rig.daemon_log();
+  EXPECT_NE(ready.find("STATUS=ingest "), std::string::npos) << ready;
+
+  std::vector<std::string> running = systemd.receive_for(2s);
+  const long beats = count_containing(running, "WATCHDOG=1");
+  EXPECT_GE(beats, 4) << "about one keep-alive every 300 ms";
+  EXPECT_GE(count_containing(running, "STATUS="), 0);
+
+  // A stuck event loop sends nothing: systemd would restart it after WatchdogSec.
+  rig.daemon().signal(SIGSTOP);
+  systemd.receive_for(200ms);  // what was already on its way
+  std::vector<std::string> stuck = systemd.receive_for(1500ms);
+  rig.daemon().signal(SIGCONT);
+  EXPECT_EQ(count_containing(stuck, "WATCHDOG=1"), 0);
+  EXPECT_NE(systemd.wait_for("WATCHDOG=1", 5s), "") << "keep-alives resume with the loop";
+
+  rig.daemon().signal(SIGTERM);
+  const std::string stopping = systemd.wait_for("STOPPING=1", 10s);
+  EXPECT_NE(stopping, "");
+  EXPECT_EQ(rig.daemon().wait(30s), 0) << rig.daemon_log();
+  std::printf("[ measured ] %ld keep-alives in 2 s at WATCHDOG_USEC=600000; READY: %s", beats, ready.c_str());
+}
+
+TEST(Service, without_notify_socket_the_daemon_runs_and_sends_nothing) {
+  Rig rig;
+  rig.start_daemon();
+  EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
+  EXPECT_EQ(rig.daemon_log().find("NOTIFY_SOCKET"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace edgegw::test
