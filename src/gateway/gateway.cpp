@@ -67,7 +67,7 @@ class Gateway::IngestHandler final : public mqtt::SessionHandler {
     log_tls("ingest", m_g.m_in);
   }
   void on_disconnected(const mqtt::DisconnectInfo& info) override {
-    EGW_LOG(warning, "ingest: disconnected from %s: %s", m_g.m_config.ingest.url.text.c_str(), info.detail);
+    EGW_LOG_LIMITED(warning, "ingest: disconnected from %s: %s", m_g.m_config.ingest.url.text.c_str(), info.detail);
     m_g.m_subscribed = false;
   }
   void on_message(const mqtt::Message& m, mqtt::AckToken token) override { m_g.on_message(m, token); }
@@ -96,7 +96,7 @@ class Gateway::UplinkHandler final : public mqtt::SessionHandler {
     m_g.on_uplink_state();
   }
   void on_disconnected(const mqtt::DisconnectInfo& info) override {
-    EGW_LOG(warning, "uplink: disconnected from %s: %s", m_g.m_config.uplink.url.text.c_str(), info.detail);
+    EGW_LOG_LIMITED(warning, "uplink: disconnected from %s: %s", m_g.m_config.uplink.url.text.c_str(), info.detail);
     m_g.on_uplink_state();
   }
   void on_message(const mqtt::Message& m, mqtt::AckToken) override { m_g.m_pool->release(m.slot); }
@@ -291,7 +291,7 @@ bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes paylo
   switch (m_uplink->publish(out, seq)) {
     case mqtt::PublishStatus::queued: break;
     case mqtt::PublishStatus::too_large:
-      EGW_LOG(error, "uplink: message %" PRIu64 " on \"%.*s\" is larger than the upstream broker accepts; dropped", seq,
+      EGW_LOG_LIMITED(error, "uplink: message %" PRIu64 " on \"%.*s\" is larger than the upstream broker accepts; dropped", seq,
               static_cast<int>(topic.size()), topic.data());
       ++m_counters.refused_upstream;
       e.acked = true;
@@ -314,7 +314,7 @@ void Gateway::on_published(std::uint64_t seq, mqtt::Reason reason) {
     if (e.seq != seq) continue;
     if (static_cast<std::uint8_t>(reason) >= 0x80) {
       ++m_counters.refused_upstream;
-      EGW_LOG(error, "uplink: upstream refused message %" PRIu64 ": %s", seq, mqtt::reason_name(reason));
+      EGW_LOG_LIMITED(error, "uplink: upstream refused message %" PRIu64 ": %s", seq, mqtt::reason_name(reason));
     }
     e.acked = true;
     break;

@@ -188,7 +188,7 @@ void Session::close_now() {
   if (m_running) {
     event::Duration delay = backoff_delay(m_attempt++, m_options.reconnect_min, m_options.reconnect_max, m_random);
     m_timer.arm_in(delay);
-    EGW_LOG(info, "mqtt %s: disconnected (%s: %s); reconnecting in %lld ms", m_options.client_id.c_str(),
+    EGW_LOG_LIMITED(info, "mqtt %s: disconnected (%s: %s); reconnecting in %lld ms", m_options.client_id.c_str(),
             reason_name(info.reason), info.detail,
             static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()));
   } else {

@@ -258,7 +258,7 @@ bool Spool::recover_tail(Segment& seg) {
 void Spool::note_corrupt(const Segment& seg, std::uint64_t at, std::uint64_t bytes, const char* why) {
   ++m_stats.corrupt;
   m_stats.corrupt_bytes += bytes;
-  EGW_LOG(error, "spool: %s/%s: %s at offset %" PRIu64 " (%" PRIu64 " bytes) skipped", m_options.dir.c_str(),
+  EGW_LOG_LIMITED(error, "spool: %s/%s: %s at offset %" PRIu64 " (%" PRIu64 " bytes) skipped", m_options.dir.c_str(),
           SegmentName(seg.first_seq).text, why, at, bytes);
 }
 

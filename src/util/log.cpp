@@ -1,5 +1,6 @@
 #include "util/log.hpp"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdarg>
@@ -27,6 +28,28 @@ void log(Level level, const char* fmt, ...) {
   // One write per line keeps lines whole when several processes share the journal stream.
   ssize_t ignored = ::write(STDERR_FILENO, line, len);
   (void)ignored;
+}
+
+bool RateLimit::allow(std::int64_t now_ns, std::uint64_t& suppressed) {
+  if (!m_started || now_ns - m_window_start >= k_window_ns) {
+    m_started = true;
+    m_window_start = now_ns;
+    m_in_window = 0;
+  }
+  if (m_in_window >= k_burst) {
+    ++m_suppressed;
+    return false;
+  }
+  ++m_in_window;
+  suppressed = m_suppressed;
+  m_suppressed = 0;
+  return true;
+}
+
+std::int64_t monotonic_ns() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 }  // namespace edgegw::util
