@@ -259,10 +259,10 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
   cfg.pool.slots = build::k_default_pool_slots;
   cfg.pool.slot_bytes = build::k_default_slot_bytes;
   cfg.spool.max_bytes = *util::parse_bytes(build::k_default_spool_max_bytes);
-  c.only_known(root, "", {"gateway", "ingest", "uplink", "pool", "spool"});
+  c.only_known(root, "", {"gateway", "ingest", "uplink", "pool", "spool", "metrics"});
 
   if (const toml::table* g = c.table(root, "", "gateway", true)) {
-    c.only_known(*g, "gateway", {"id", "state_dir", "log_level"});
+    c.only_known(*g, "gateway", {"id", "state_dir", "log_level", "control_socket"});
     if (c.string(g, "gateway", "id", cfg.gateway.id, true) && !valid_id(cfg.gateway.id)) {
       c.error(c.last(), "gateway.id", "1 to 64 characters of A-Z a-z 0-9 . _ -");
     }
@@ -271,6 +271,7 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     }
     int level = c.choice(g, "gateway", "log_level", {"error", "warning", "notice", "info", "debug"});
     if (level >= 0) cfg.gateway.log_level = static_cast<util::Level>(level + 3);
+    c.string(g, "gateway", "control_socket", cfg.gateway.control_socket, false);
   }
 
   if (const toml::table* in = c.table(root, "", "ingest", true)) {
@@ -346,6 +347,16 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
                 std::to_string(4 * largest_record) + " bytes)");
   }
 
+  if (const toml::table* m = c.table(root, "", "metrics", false)) {
+    c.only_known(*m, "metrics", {"textfile", "interval"});
+    if (c.string(m, "metrics", "textfile", cfg.metrics.textfile, false) &&
+        (cfg.metrics.textfile.empty() || cfg.metrics.textfile.back() == '/')) {
+      c.error(c.last(), "metrics.textfile", "must name a file, such as \"/var/lib/prometheus/node-exporter/edgegw.prom\"");
+    }
+    c.duration(m, "metrics", "interval", cfg.metrics.interval, std::chrono::seconds(1), std::chrono::hours(1));
+  }
+
+  if (cfg.gateway.control_socket.empty()) cfg.gateway.control_socket = cfg.gateway.state_dir + "/edgegw.sock";
   if (cfg.ingest.client_id.empty()) cfg.ingest.client_id = "edgegw-" + cfg.gateway.id + "-in";
   if (cfg.uplink.client_id.empty()) cfg.uplink.client_id = "edgegw-" + cfg.gateway.id + "-up";
   if (errors.size() != errors_before) return std::nullopt;

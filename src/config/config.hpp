@@ -28,6 +28,7 @@ struct Gateway {
   std::string id;
   std::string state_dir = "/var/lib/edgegw";
   util::Level log_level = util::Level::info;
+  std::string control_socket;  // default: <state_dir>/edgegw.sock
 };
 
 struct Ingest {
@@ -68,6 +69,11 @@ struct Spool {
   WhenFull when_full = WhenFull::backpressure;
 };
 
+struct Metrics {
+  std::string textfile;  // Prometheus textfile-collector file; empty: none
+  std::chrono::nanoseconds interval = std::chrono::seconds(15);
+};
+
 struct Config {
   std::string source;  // the file it came from
   Gateway gateway;
@@ -75,6 +81,7 @@ struct Config {
   Uplink uplink;
   Pool pool;
   Spool spool;
+  Metrics metrics;
 };
 
 // Parses and validates TOML text; `source` names it in errors. On failure returns nothing

@@ -6,6 +6,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "edgegw/build_info.hpp"
 #include "util/log.hpp"
 
 namespace edgegw::gateway {
@@ -169,6 +170,7 @@ bool Gateway::start(std::string& error) {
   m_uplink = std::make_unique<mqtt::Session>(m_loop, *m_up.transport, nullptr, up, *m_up_handler);
 
   m_phase = Phase::running;
+  m_started_at = m_loop.now();
   m_uplink->start();
   m_ingest->start();
   EGW_LOG(notice, "gateway %s: %s -> %s, pool %u x %u bytes, spool %" PRIu64 " bytes max in %s", c.gateway.id.c_str(),
@@ -209,7 +211,7 @@ bool Gateway::append(Fresh& f) {
       if (seq == m_spool->durable_seq() + 1) m_uncommitted_since = m_loop.now();  // the first since the commit
       f.seq = seq;
       ++m_counters.spooled;
-      if (f.qos > 0) m_acks[m_acks_tail++ % m_acks_cap] = LocalAck{seq, f.token};
+      if (f.qos > 0) m_acks[m_acks_tail++ % m_acks_cap] = LocalAck{seq, f.token, f.received_ns};
       return true;
     case spool::Append::full:
       ++m_counters.backpressure;
@@ -244,8 +246,11 @@ void Gateway::commit() {
   if (m_exit_code != 0) return;
   if (!m_spool->commit()) return fatal();
   const std::uint64_t durable = m_spool->durable_seq();
+  const std::uint64_t now = realtime_ns();
   while (m_acks_head != m_acks_tail && m_acks[m_acks_head % m_acks_cap].seq <= durable) {
-    m_ingest->ack(m_acks[m_acks_head++ % m_acks_cap].token);
+    const LocalAck& a = m_acks[m_acks_head++ % m_acks_cap];
+    m_ingest->ack(a.token);
+    m_latency.durable.record(now > a.received_ns ? now - a.received_ns : 0);
     ++m_counters.acked_local;
   }
   if (!m_spool->persist_cursor()) return fatal();
@@ -271,10 +276,13 @@ bool Gateway::take_token() {
   return false;
 }
 
-bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes payload, bool retain, std::uint64_t seq) {
+bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes payload, bool retain, std::uint64_t seq,
+                      std::uint64_t received_ns) {
   Inflight& e = m_infl[m_infl_tail % m_infl_cap];
   e.slot = slot;
   e.seq = seq;
+  e.received_ns = received_ns;
+  e.written_ns = realtime_ns();
   e.acked = false;
   mqtt::OutMessage out;
   out.topic_prefix = m_config.uplink.topic_prefix;
@@ -301,6 +309,7 @@ bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes paylo
       return false;
   }
   if (out.qos == 0) e.acked = true;
+  m_latency.to_uplink.record(e.written_ns > received_ns ? e.written_ns - received_ns : 0);
   ++m_infl_tail;
   m_send_seq = seq + 1;
   m_spool->sent_up_to(m_send_seq);
@@ -312,7 +321,11 @@ void Gateway::on_published(std::uint64_t seq, mqtt::Reason reason) {
   for (std::size_t i = m_infl_head; i != m_infl_tail; ++i) {
     Inflight& e = m_infl[i % m_infl_cap];
     if (e.seq != seq) continue;
-    if (static_cast<std::uint8_t>(reason) >= 0x80) {
+    if (static_cast<std::uint8_t>(reason) < 0x80) {
+      const std::uint64_t now = realtime_ns();
+      m_latency.upstream_ack.record(now > e.written_ns ? now - e.written_ns : 0);
+      m_latency.end_to_end.record(now > e.received_ns ? now - e.received_ns : 0);
+    } else {
       ++m_counters.refused_upstream;
       EGW_LOG_LIMITED(error, "uplink: upstream refused message %" PRIu64 ": %s", seq, mqtt::reason_name(reason));
     }
@@ -366,14 +379,14 @@ void Gateway::pump() {
         m_spool->sent_up_to(m_send_seq);
         continue;
       }
-      if (!publish(slot, r.topic, r.payload, r.header.retain, r.header.seq)) {
+      if (!publish(slot, r.topic, r.payload, r.header.retain, r.header.seq, r.header.received_ns)) {
         m_pool->release(slot);
         break;
       }
       ++m_counters.replayed;
     } else if (fresh_ready) {
       Fresh& f = m_fresh[m_fresh_head % m_fresh_cap];
-      if (!publish(f.slot, f.topic, f.payload, f.retain, f.seq)) break;
+      if (!publish(f.slot, f.topic, f.payload, f.retain, f.seq, f.received_ns)) break;
       ++m_fresh_head;
     } else {
       break;
@@ -411,6 +424,46 @@ void Gateway::summary(char* buf, std::size_t cap) const {
                 mqtt::state_name(m_ingest->state()), mqtt::state_name(m_uplink->state()), m_counters.received,
                 m_counters.forwarded, m_spool->next_seq() - 1 - m_spool->acked_seq(), m_spool->bytes(), m_pool->in_use(),
                 m_pool->capacity());
+}
+
+void Gateway::snapshot(observe::Snapshot& out) const {
+  out.gateway_id = m_config.gateway.id.c_str();
+  out.version = build::k_version;
+  out.uptime_s = std::chrono::duration<double>(m_loop.now() - m_started_at).count();
+  out.ingest_state = mqtt::state_name(m_ingest->state());
+  out.uplink_state = mqtt::state_name(m_uplink->state());
+  out.uplink_tls = m_up.tls ? m_up.tls->ciphersuite() : "";
+  out.pool_in_use = m_pool->in_use();
+  out.pool_high_water = m_pool->high_water();
+  out.pool_slots = m_pool->capacity();
+  const spool::Stats& s = m_spool->stats();
+  out.spool_bytes = m_spool->bytes();
+  out.spool_max_bytes = m_spool->max_bytes();
+  out.spool_records = m_spool->next_seq() - 1 - m_spool->acked_seq();
+  // The oldest message edgegw holds in memory or in flight (what is only on disk after a
+  // restart is not timed until it is read back).
+  std::uint64_t oldest = 0;
+  if (m_infl_head != m_infl_tail) oldest = m_infl[m_infl_head % m_infl_cap].received_ns;
+  else if (m_fresh_head != m_fresh_tail) oldest = m_fresh[m_fresh_head % m_fresh_cap].received_ns;
+  const std::uint64_t now = realtime_ns();
+  out.spool_oldest_age_s = oldest && now > oldest ? static_cast<double>(now - oldest) / 1e9 : 0;
+  out.received = m_counters.received;
+  out.durable = m_counters.acked_local;
+  out.forwarded = m_counters.forwarded;
+  out.replayed = m_counters.replayed;
+  out.duplicates_suspected = m_uplink->counters().resent;
+  out.dropped_full = s.dropped_records;
+  out.dropped_corrupt = s.corrupt;
+  out.refused_upstream = m_counters.refused_upstream;
+  out.refused_oversize = m_ingest->counters().refused_oversize;
+  const auto reconnects = [](const mqtt::Session& session) {
+    return session.counters().connects > 0 ? session.counters().connects - 1 : 0;
+  };
+  out.ingest_reconnects = reconnects(*m_ingest);
+  out.uplink_reconnects = reconnects(*m_uplink);
+  out.tls_failures = (m_in.tls ? m_in.tls->stats().failures : 0) + (m_up.tls ? m_up.tls->stats().failures : 0);
+  out.fsyncs = s.fsyncs;
+  out.latency = &m_latency;
 }
 
 // ---- lifecycle ----------------------------------------------------------------------

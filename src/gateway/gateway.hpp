@@ -28,6 +28,7 @@
 #include "mem/pool.hpp"
 #include "mqtt/session.hpp"
 #include "mqtt/tcp_transport.hpp"
+#include "observe/metrics.hpp"
 #include "spool/spool.hpp"
 #include "tls/tls.hpp"
 
@@ -70,6 +71,9 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
 
   const Counters& counters() const { return m_counters; }
   const Link& uplink_link() const { return m_up; }
+  const observe::Latency& latency() const { return m_latency; }
+  // Everything `edgegw status` and the metrics file show (latency points into this).
+  void snapshot(observe::Snapshot& out) const;
   const spool::Spool& spool() const { return *m_spool; }
   const mem::Pool& pool() const { return *m_pool; }
   const mqtt::Session& ingest() const { return *m_ingest; }
@@ -100,10 +104,12 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
   struct LocalAck {
     std::uint64_t seq;
     mqtt::AckToken token;
+    std::uint64_t received_ns;
   };
   struct Inflight {  // handed to the uplink, awaiting its PUBACK
     mem::Slot* slot;
     std::uint64_t seq;
+    std::uint64_t received_ns, written_ns;  // CLOCK_REALTIME, for the stage histograms
     bool acked;
     char seq_text[24];
     mqtt::UserProperty props[2];
@@ -121,7 +127,8 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
   void commit();
   void pump();
   void cool();
-  bool publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes payload, bool retain, std::uint64_t seq);
+  bool publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes payload, bool retain, std::uint64_t seq,
+               std::uint64_t received_ns);
   void release_acked();
   bool take_token();
   void fatal();
@@ -158,6 +165,8 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
   Phase m_phase = Phase::idle;
   int m_exit_code = 0;
   Counters m_counters;
+  observe::Latency m_latency;
+  event::TimePoint m_started_at{};
 };
 
 }  // namespace edgegw::gateway

@@ -1,31 +1,47 @@
-// The gateway as a systemd service: READY=1 once started (config valid, pool allocated,
-// spool recovered), a STATUS= summary every few seconds, WATCHDOG=1 from the event loop
-// while the pipeline is healthy (a stuck loop or a wedged pipeline stops the keep-alives
-// and systemd restarts the daemon), STOPPING=1 on shutdown. Without $NOTIFY_SOCKET it
-// does nothing. Event loop thread only.
+// The gateway as a service, around the pipeline:
+//  - systemd: READY=1 once started (config valid, pool allocated, spool recovered), a
+//    STATUS= summary every few seconds, WATCHDOG=1 from the event loop while the pipeline
+//    is healthy (a stuck loop or a wedged pipeline stops the keep-alives and systemd
+//    restarts the daemon), STOPPING=1 on shutdown. Inert without $NOTIFY_SOCKET.
+//  - the control socket (gateway.control_socket) that `edgegw status` asks;
+//  - the Prometheus textfile (metrics.textfile), replaced atomically every interval.
+// Event loop thread only; nothing allocates after start().
 #pragma once
 
+#include <string>
+
+#include "config/config.hpp"
 #include "event/loop.hpp"
 #include "gateway/gateway.hpp"
+#include "observe/control.hpp"
 #include "sys/notify.hpp"
 
 namespace edgegw::gateway {
 
-class Service final : private event::Timer::Handler {
+class Service final : private event::Timer::Handler, private observe::StatusSource {
  public:
-  Service(event::Loop& loop, const Gateway& gateway);
-  void started();   // after Gateway::start() succeeded
+  Service(event::Loop& loop, const config::Config& config, const Gateway& gateway);
+  // After Gateway::start() succeeded. False with `error` if the control socket cannot be
+  // created.
+  bool started(std::string& error);
   void stopping();  // when shutdown begins
 
  private:
   void on_timer(event::Timer& timer) override;
+  std::size_t render_status(bool json, char* buf, std::size_t cap) override;
+  void write_metrics();
 
   event::Loop& m_loop;
+  const config::Config& m_config;
   const Gateway& m_gateway;
   sys::Notifier m_notifier;
+  observe::ControlServer m_control;
   event::Timer m_timer;
-  event::TimePoint m_next_status{};
+  event::TimePoint m_next_status{}, m_next_metrics{};
   bool m_unhealthy_logged = false;
+  bool m_metrics_failed_logged = false;
+  std::string m_metrics_tmp;  // <textfile>.tmp
+  char m_buf[16384];
 };
 
 }  // namespace edgegw::gateway

@@ -401,6 +401,7 @@ void Session::compose_publishes() {
     std::size_t n = encode(tx_space(), p, m_options.version);
     if (n == 0) return;
     m_tx_end += n;
+    if (o.sent_before) ++m_counters.resent;
     o.sent_before = true;
     ++m_outstanding;
     ++m_out_next;

@@ -111,6 +111,7 @@ struct SessionCounters {
   std::uint64_t duplicates_dropped = 0;  // QoS 2 redeliveries already accepted
   std::uint64_t stale_acks = 0;          // ack() for a message of an earlier connection
   std::uint64_t published = 0;           // QoS 0/1 PUBLISH packets written (resends too)
+  std::uint64_t resent = 0;              // of those, QoS 1 sent again (DUP) after a reconnect
   std::uint64_t publish_acked = 0;
   std::uint64_t connects = 0;            // successful CONNACKs
   std::uint64_t connect_failures = 0;

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
@@ -100,6 +101,64 @@ TEST(Service, without_notify_socket_the_daemon_runs_and_sends_nothing) {
   rig.start_daemon();
   EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
   EXPECT_EQ(rig.daemon_log().find("NOTIFY_SOCKET"), std::string::npos);
+}
+
+std::vector<std::string> edgegw(std::vector<std::string> args) {
+  std::vector<std::string> argv = own_binary(std::string(EDGEGW_BIN_DIR) + "/edgegw");
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+TEST(Status, reports_sessions_counters_and_stage_latencies_and_fails_cleanly_without_a_daemon) {
+  Rig rig;
+  rig.start_verifier();
+  rig.start_daemon();
+  constexpr long k_count = 2000;
+  Process sensors = rig.stream(k_count, 1000);
+  EXPECT_EQ(sensors.wait(60s), 0);
+  Tally t = rig.wait_for_all(k_count, 60s);
+  ASSERT_EQ(t.missing(k_count), 0);
+
+  std::string text, json;
+  EXPECT_EQ(run(edgegw({"status", "--config", rig.config_path()}), &text), 0) << text;
+  std::printf("%s", text.c_str());
+  EXPECT_NE(text.find("ingest   connected"), std::string::npos) << text;
+  EXPECT_NE(text.find("uplink   connected"), std::string::npos) << text;
+  EXPECT_NE(text.find("forwarded 2000 "), std::string::npos) << text;
+  EXPECT_NE(text.find("end_to_end        2000 "), std::string::npos) << text;
+  EXPECT_EQ(run(edgegw({"status", "--json", "--config", rig.config_path()}), &json), 0) << json;
+  EXPECT_NE(json.find("\"forwarded\":2000,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"end_to_end\":{\"count\":2000,"), std::string::npos) << json;
+
+  EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
+  std::string down;
+  EXPECT_EQ(run(edgegw({"status", "--config", rig.config_path()}), &down), 1);
+  EXPECT_NE(down.find("no edgegw daemon answers at " + rig.state_dir() + "/edgegw.sock"), std::string::npos) << down;
+}
+
+TEST(Metrics, the_textfile_is_replaced_atomically_counts_what_was_forwarded_and_passes_promtool) {
+  RigOptions o;
+  TempDir out;
+  const std::string file = out.file("edgegw.prom");
+  o.extra = "[metrics]\ntextfile = \"" + file + "\"\ninterval = \"1s\"";
+  Rig rig(o);
+  rig.start_verifier();
+  rig.start_daemon();
+  Process sensors = rig.stream(500, 1000);
+  EXPECT_EQ(sensors.wait(60s), 0);
+  ASSERT_EQ(rig.wait_for_all(500, 60s).missing(500), 0);
+  std::string metrics;
+  for (int i = 0; i < 100 && metrics.find("edgegw_forwarded_total 500\n") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(100ms);
+    metrics = read_file(file);
+  }
+  EXPECT_NE(metrics.find("edgegw_forwarded_total 500\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("edgegw_stage_latency_seconds_count{stage=\"end_to_end\"} 500\n"), std::string::npos);
+  EXPECT_NE(metrics.find("edgegw_stage_latency_seconds_bucket{stage=\"durable\",le=\"+Inf\"} 500\n"), std::string::npos);
+  std::string lint;
+  EXPECT_EQ(run({"bash", "-c", "promtool check metrics < '" + file + "'"}, &lint), 0) << lint << metrics;
+  EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
+  EXPECT_FALSE(::access((file + ".tmp").c_str(), F_OK) == 0) << "the temporary file is renamed, never left";
 }
 
 }  // namespace

@@ -27,6 +27,7 @@ struct RigOptions {
   std::string uplink = "max_inflight = 32\nkeepalive = \"5s\"";      // extra [uplink] keys
   std::uint32_t slots = 256;
   bool uplink_tls = false;  // uplink over mutual TLS to a second, TLS listener upstream
+  std::string extra;        // more TOML at the end of the config (e.g. a [metrics] table)
 };
 
 // What the verifier saw, as numbers (the sensors publish "0", "1", ...).
@@ -69,7 +70,7 @@ class Rig {
                            "\"\nkey_file = \"" + cert("client.key") + "\"\n"
                      : "")
       << "[pool]\nslots = " << m_options.slots << "\nslot_bytes = 1024\n"
-      << "[spool]\n" << m_options.spool << "\n";
+      << "[spool]\n" << m_options.spool << "\n" << m_options.extra << "\n";
     m_config = m_dir.write("edgegw.toml", c.str());
   }
 

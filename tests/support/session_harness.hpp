@@ -22,7 +22,7 @@ struct Received {
   bool dup;
 };
 
-class SessionHarness : public mqtt::SessionHandler {
+class SessionHarness final : public mqtt::SessionHandler {
  public:
   SessionHarness(const std::string& url, mqtt::SessionOptions options, std::uint32_t slots = 64,
                  std::uint32_t slot_bytes = 1024)

@@ -1,0 +1,152 @@
+#include "observe/metrics.hpp"
+
+#include <cstdio>
+#include <cstring>
+
+namespace edgegw::observe {
+namespace {
+
+struct Stage {
+  const char* name;  // also the Prometheus "stage" label
+  const Histogram Latency::*histogram;
+};
+constexpr Stage k_stages[] = {
+    {"durable", &Latency::durable},
+    {"to_uplink", &Latency::to_uplink},
+    {"upstream_ack", &Latency::upstream_ack},
+    {"end_to_end", &Latency::end_to_end},
+};
+
+// Prometheus buckets (seconds): the fine histogram summed at these edges.
+constexpr double k_le[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 300};
+
+double ms(std::uint64_t ns) { return static_cast<double>(ns) / 1e6; }
+
+struct Counter {
+  const char* name;
+  const char* help;
+  std::uint64_t Snapshot::*value;
+};
+constexpr Counter k_counters[] = {
+    {"received", "Messages taken from the local broker", &Snapshot::received},
+    {"durable", "Messages made durable in the spool and acknowledged locally", &Snapshot::durable},
+    {"forwarded", "Messages acknowledged by the upstream broker", &Snapshot::forwarded},
+    {"replayed", "Messages read back from the spool to be sent", &Snapshot::replayed},
+    {"duplicates_suspected", "Messages sent again after a reconnect or restart (same seq)",
+     &Snapshot::duplicates_suspected},
+    {"dropped_spool_full", "Unsent messages deleted by when_full = drop-oldest", &Snapshot::dropped_full},
+    {"dropped_corrupt", "Spool records skipped for a failed checksum", &Snapshot::dropped_corrupt},
+    {"refused_upstream", "Messages the upstream broker refused", &Snapshot::refused_upstream},
+    {"refused_oversize", "Messages larger than a pool slot, acknowledged and dropped", &Snapshot::refused_oversize},
+    {"ingest_reconnects", "Reconnections to the local broker", &Snapshot::ingest_reconnects},
+    {"uplink_reconnects", "Reconnections to the upstream broker", &Snapshot::uplink_reconnects},
+    {"tls_failures", "TLS handshakes that failed", &Snapshot::tls_failures},
+    {"spool_fsyncs", "fsync and fdatasync calls on the spool", &Snapshot::fsyncs},
+};
+
+}  // namespace
+
+void Text::add(const char* fmt, ...) {
+  if (m_len + 1 >= m_cap) {
+    m_truncated = true;
+    return;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  const int n = std::vsnprintf(m_buf + m_len, m_cap - m_len, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if (static_cast<std::size_t>(n) >= m_cap - m_len) {
+    m_len = m_cap - 1;
+    m_truncated = true;
+  } else {
+    m_len += static_cast<std::size_t>(n);
+  }
+}
+
+void render_text(const Snapshot& s, Text& out) {
+  out.add("edgegw %s, gateway %s, up %.0f s\n", s.version, s.gateway_id, s.uptime_s);
+  out.add("  ingest   %s\n  uplink   %s%s%s\n", s.ingest_state, s.uplink_state, s.uplink_tls[0] ? ", TLS " : "",
+          s.uplink_tls);
+  out.add("  pool     %u of %u slots in use (high water %u)\n", s.pool_in_use, s.pool_slots, s.pool_high_water);
+  out.add("  spool    %llu records, %llu of %llu bytes, oldest %.1f s\n", static_cast<unsigned long long>(s.spool_records),
+          static_cast<unsigned long long>(s.spool_bytes), static_cast<unsigned long long>(s.spool_max_bytes),
+          s.spool_oldest_age_s);
+  out.add("  counters");
+  for (const Counter& c : k_counters) out.add(" %s %llu", c.name, static_cast<unsigned long long>(s.*c.value));
+  out.add("\n");
+  if (!s.latency) return;
+  out.add("  latency ms       count       p50       p90       p99      p999       max\n");
+  for (const Stage& st : k_stages) {
+    const Histogram& h = s.latency->*st.histogram;
+    out.add("  %-12s %9llu %9.3f %9.3f %9.3f %9.3f %9.3f\n", st.name, static_cast<unsigned long long>(h.count()),
+            ms(h.percentile(0.5)), ms(h.percentile(0.9)), ms(h.percentile(0.99)), ms(h.percentile(0.999)), ms(h.max()));
+  }
+}
+
+void render_json(const Snapshot& s, Text& out) {
+  out.add("{\"version\":\"%s\",\"gateway\":\"%s\",\"uptime_s\":%.1f,", s.version, s.gateway_id, s.uptime_s);
+  out.add("\"ingest\":{\"state\":\"%s\"},\"uplink\":{\"state\":\"%s\",\"tls\":\"%s\"},", s.ingest_state, s.uplink_state,
+          s.uplink_tls);
+  out.add("\"pool\":{\"in_use\":%u,\"high_water\":%u,\"slots\":%u},", s.pool_in_use, s.pool_high_water, s.pool_slots);
+  out.add("\"spool\":{\"records\":%llu,\"bytes\":%llu,\"max_bytes\":%llu,\"oldest_age_s\":%.3f},",
+          static_cast<unsigned long long>(s.spool_records), static_cast<unsigned long long>(s.spool_bytes),
+          static_cast<unsigned long long>(s.spool_max_bytes), s.spool_oldest_age_s);
+  out.add("\"counters\":{");
+  for (const Counter& c : k_counters) {
+    out.add("%s\"%s\":%llu", &c == k_counters ? "" : ",", c.name, static_cast<unsigned long long>(s.*c.value));
+  }
+  out.add("}");
+  if (s.latency) {
+    out.add(",\"latency_ms\":{");
+    for (const Stage& st : k_stages) {
+      const Histogram& h = s.latency->*st.histogram;
+      out.add("%s\"%s\":{\"count\":%llu,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f}",
+              &st == k_stages ? "" : ",", st.name, static_cast<unsigned long long>(h.count()), ms(h.percentile(0.5)),
+              ms(h.percentile(0.9)), ms(h.percentile(0.99)), ms(h.percentile(0.999)), ms(h.max()));
+    }
+    out.add("}");
+  }
+  out.add("}\n");
+}
+
+void render_prometheus(const Snapshot& s, Text& out) {
+  for (const Counter& c : k_counters) {
+    out.add("# HELP edgegw_%s_total %s.\n# TYPE edgegw_%s_total counter\nedgegw_%s_total %llu\n", c.name, c.help, c.name,
+            c.name, static_cast<unsigned long long>(s.*c.value));
+  }
+  out.add("# HELP edgegw_pool_slots_in_use Message pool slots in use.\n# TYPE edgegw_pool_slots_in_use gauge\n"
+          "edgegw_pool_slots_in_use %u\n",
+          s.pool_in_use);
+  out.add("# HELP edgegw_pool_slots Message pool slots allocated at startup.\n# TYPE edgegw_pool_slots gauge\n"
+          "edgegw_pool_slots %u\n",
+          s.pool_slots);
+  out.add("# HELP edgegw_spool_bytes Bytes in the spool files.\n# TYPE edgegw_spool_bytes gauge\nedgegw_spool_bytes %llu\n",
+          static_cast<unsigned long long>(s.spool_bytes));
+  out.add("# HELP edgegw_spool_records Unacknowledged records in the spool.\n# TYPE edgegw_spool_records gauge\n"
+          "edgegw_spool_records %llu\n",
+          static_cast<unsigned long long>(s.spool_records));
+  out.add("# HELP edgegw_spool_oldest_age_seconds Age of the oldest unacknowledged record.\n"
+          "# TYPE edgegw_spool_oldest_age_seconds gauge\nedgegw_spool_oldest_age_seconds %.3f\n",
+          s.spool_oldest_age_s);
+  out.add("# HELP edgegw_session_connected 1 while the MQTT session is connected.\n# TYPE edgegw_session_connected gauge\n"
+          "edgegw_session_connected{session=\"ingest\"} %d\nedgegw_session_connected{session=\"uplink\"} %d\n",
+          std::strcmp(s.ingest_state, "connected") == 0 ? 1 : 0, std::strcmp(s.uplink_state, "connected") == 0 ? 1 : 0);
+  if (!s.latency) return;
+  out.add("# HELP edgegw_stage_latency_seconds Pipeline stage latency: durable, to_uplink and end_to_end from the "
+          "message's arrival at edgegw, upstream_ack from its write to the uplink.\n"
+          "# TYPE edgegw_stage_latency_seconds histogram\n");
+  for (const Stage& st : k_stages) {
+    const Histogram& h = s.latency->*st.histogram;
+    for (double le : k_le) {
+      out.add("edgegw_stage_latency_seconds_bucket{stage=\"%s\",le=\"%g\"} %llu\n", st.name, le,
+              static_cast<unsigned long long>(h.count_at_or_below(static_cast<std::uint64_t>(le * 1e9))));
+    }
+    out.add("edgegw_stage_latency_seconds_bucket{stage=\"%s\",le=\"+Inf\"} %llu\n", st.name,
+            static_cast<unsigned long long>(h.count()));
+    out.add("edgegw_stage_latency_seconds_sum{stage=\"%s\"} %.9f\n", st.name, static_cast<double>(h.sum()) / 1e9);
+    out.add("edgegw_stage_latency_seconds_count{stage=\"%s\"} %llu\n", st.name, static_cast<unsigned long long>(h.count()));
+  }
+}
+
+}  // namespace edgegw::observe

@@ -1,0 +1,61 @@
+// What the daemon says about itself: a snapshot of session states, pool, spool, counters
+// and stage latencies, rendered as a readable table (edgegw status), JSON (--json) or the
+// Prometheus text exposition format (the textfile collector). Rendering writes into a
+// caller's fixed buffer and never allocates. Event loop thread only.
+#pragma once
+
+#include <cstdarg>
+#include <cstddef>
+#include <cstdint>
+
+#include "observe/histogram.hpp"
+
+namespace edgegw::observe {
+
+// The pipeline's stages, each a histogram of nanoseconds.
+struct Latency {
+  Histogram durable;       // received from the local broker -> durable in the spool
+  Histogram to_uplink;     // received -> written to the uplink (includes outages)
+  Histogram upstream_ack;  // written to the uplink -> upstream PUBACK
+  Histogram end_to_end;    // received -> upstream PUBACK
+};
+
+struct Snapshot {
+  const char* gateway_id = "";
+  const char* version = "";
+  double uptime_s = 0;
+  const char* ingest_state = "";
+  const char* uplink_state = "";
+  const char* uplink_tls = "";  // cipher suite, "" without TLS
+  std::uint32_t pool_in_use = 0, pool_high_water = 0, pool_slots = 0;
+  std::uint64_t spool_bytes = 0, spool_max_bytes = 0, spool_records = 0;
+  double spool_oldest_age_s = 0;  // of the oldest unacknowledged record; 0 when none
+  // counters
+  std::uint64_t received = 0, durable = 0, forwarded = 0, replayed = 0, duplicates_suspected = 0;
+  std::uint64_t dropped_full = 0, dropped_corrupt = 0, refused_upstream = 0, refused_oversize = 0;
+  std::uint64_t ingest_reconnects = 0, uplink_reconnects = 0, tls_failures = 0, fsyncs = 0;
+  const Latency* latency = nullptr;
+};
+
+// A fixed buffer filled with printf-style appends; output past its end is cut, and
+// truncated() says so.
+class Text {
+ public:
+  Text(char* buf, std::size_t cap) : m_buf(buf), m_cap(cap) {
+    if (cap) m_buf[0] = '\0';
+  }
+  void add(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+  std::size_t size() const { return m_len; }
+  bool truncated() const { return m_truncated; }
+
+ private:
+  char* m_buf;
+  std::size_t m_cap, m_len = 0;
+  bool m_truncated = false;
+};
+
+void render_text(const Snapshot& s, Text& out);
+void render_json(const Snapshot& s, Text& out);
+void render_prometheus(const Snapshot& s, Text& out);
+
+}  // namespace edgegw::observe
