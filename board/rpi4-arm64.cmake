@@ -6,3 +6,9 @@ set(EDGEGW_DEFAULT_SLOT_BYTES 4096)
 set(EDGEGW_DEFAULT_SPOOL_MAX_BYTES "256MiB")
 # systemd MemoryMax= for the service: a backstop above the fixed pool and spool buffers.
 set(EDGEGW_MEMORY_MAX "128M")
+# Latency budgets for `edgegw selftest` (a Pi 4 on an SD card), each "p99 p999 max":
+# scheduler wake-up lateness, append + fdatasync of one batch, and end to end through the
+# daemon (local broker -> upstream broker). Overridable in [selftest].
+set(EDGEGW_BUDGET_INTRINSIC "1ms 2ms 10ms")
+set(EDGEGW_BUDGET_FSYNC "50ms 100ms 500ms")
+set(EDGEGW_BUDGET_END_TO_END "100ms 250ms 1s")

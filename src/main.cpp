@@ -12,6 +12,7 @@
 #include "event/loop.hpp"
 #include "event/signals.hpp"
 #include "gateway/gateway.hpp"
+#include "gateway/selftest.hpp"
 #include "gateway/service.hpp"
 #include "observe/control.hpp"
 #include "util/log.hpp"
@@ -23,7 +24,8 @@ constexpr const char* k_default_config = "/etc/edgegw/edgegw.toml";
 constexpr const char* k_usage =
     "usage: edgegw run --config FILE          run the gateway daemon (also: edgegw --config FILE)\n"
     "       edgegw check-config --config FILE validate a config: exit 0 valid, 1 invalid\n"
-    "       edgegw selftest --config FILE [--json]\n"
+    "       edgegw selftest --config FILE [--json] [--report-only]\n"
+    "                                         measure the board and the running daemon against the budgets\n"
     "       edgegw status [--json] [--config FILE | --socket PATH]\n"
     "                                         ask the running daemon (default --config /etc/edgegw/edgegw.toml)\n"
     "       edgegw --version\n";
@@ -132,12 +134,13 @@ int main(int argc, char** argv) {
     first_option = 0;
   }
   std::string config_path, socket_path;
-  bool json = false;
+  bool json = false, enforce = true;
   for (std::size_t i = first_option; i < args.size(); ++i) {
     if (args[i] == "--config" && i + 1 < args.size()) config_path = std::string(args[++i]);
     else if (args[i].starts_with("--config=")) config_path = std::string(args[i].substr(9));
     else if (args[i] == "--socket" && i + 1 < args.size()) socket_path = std::string(args[++i]);
     else if (args[i] == "--json") json = true;
+    else if (args[i] == "--report-only") enforce = false;
     else return usage_error(("unknown argument '" + std::string(args[i]) + "'").c_str());
   }
 
@@ -151,11 +154,12 @@ int main(int argc, char** argv) {
   }
   if (command == "status") return status(config_path, socket_path, json);
   if (command == "selftest") {
-    // These arrive with the self-measurement issue; until then the command says so
-    // instead of pretending.
-    std::fprintf(stderr, "edgegw: '%.*s' is not available in this version (%s)\n", static_cast<int>(command.size()),
-                 command.data(), edgegw::build::k_version);
-    return 2;
+    if (config_path.empty()) return usage_error("selftest needs --config FILE");
+    std::vector<std::string> errors;
+    auto cfg = edgegw::config::load(config_path, errors);
+    for (const std::string& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+    if (!cfg) return 2;
+    return edgegw::gateway::run_selftest(*cfg, {.json = json, .enforce = enforce});
   }
   return usage_error(("unknown command '" + std::string(command) + "'").c_str());
 }

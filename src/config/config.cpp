@@ -259,7 +259,10 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
   cfg.pool.slots = build::k_default_pool_slots;
   cfg.pool.slot_bytes = build::k_default_slot_bytes;
   cfg.spool.max_bytes = *util::parse_bytes(build::k_default_spool_max_bytes);
-  c.only_known(root, "", {"gateway", "ingest", "uplink", "pool", "spool", "metrics"});
+  c.only_known(root, "", {"gateway", "ingest", "uplink", "pool", "spool", "metrics", "selftest"});
+  cfg.selftest.intrinsic = *parse_budget(build::k_budget_intrinsic);
+  cfg.selftest.fsync = *parse_budget(build::k_budget_fsync);
+  cfg.selftest.end_to_end = *parse_budget(build::k_budget_end_to_end);
 
   if (const toml::table* g = c.table(root, "", "gateway", true)) {
     c.only_known(*g, "gateway", {"id", "state_dir", "log_level", "control_socket"});
@@ -356,11 +359,45 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     c.duration(m, "metrics", "interval", cfg.metrics.interval, std::chrono::seconds(1), std::chrono::hours(1));
   }
 
+  if (const toml::table* t = c.table(root, "", "selftest", false)) {
+    c.only_known(*t, "selftest", {"probe_topic", "probes", "budget_intrinsic", "budget_fsync", "budget_end_to_end"});
+    if (c.string(t, "selftest", "probe_topic", cfg.selftest.probe_topic, false) &&
+        (cfg.selftest.probe_topic.empty() || cfg.selftest.probe_topic.find_first_of("+#") != std::string::npos)) {
+      c.error(c.last(), "selftest.probe_topic", "must be a topic (no wildcards) that ingest.topics match");
+    }
+    c.integer(t, "selftest", "probes", cfg.selftest.probes, 10, 100'000);
+    const std::pair<const char*, Budget*> budgets[] = {{"budget_intrinsic", &cfg.selftest.intrinsic},
+                                                       {"budget_fsync", &cfg.selftest.fsync},
+                                                       {"budget_end_to_end", &cfg.selftest.end_to_end}};
+    for (const auto& [key, budget] : budgets) {
+      std::string value;
+      if (!c.string(t, "selftest", key, value, false)) continue;
+      if (auto b = parse_budget(value)) *budget = *b;
+      else c.error(c.last(), std::string("selftest.") + key, "three durations in order, \"p99 p999 max\", such as \"1ms 2ms 10ms\"");
+    }
+  }
+
   if (cfg.gateway.control_socket.empty()) cfg.gateway.control_socket = cfg.gateway.state_dir + "/edgegw.sock";
   if (cfg.ingest.client_id.empty()) cfg.ingest.client_id = "edgegw-" + cfg.gateway.id + "-in";
   if (cfg.uplink.client_id.empty()) cfg.uplink.client_id = "edgegw-" + cfg.gateway.id + "-up";
   if (errors.size() != errors_before) return std::nullopt;
   return cfg;
+}
+
+std::optional<Budget> parse_budget(std::string_view text) {
+  std::chrono::nanoseconds v[3];
+  std::size_t n = 0, at = 0;
+  while (at < text.size()) {
+    const std::size_t end = std::min(text.find(' ', at), text.size());
+    if (end > at) {
+      auto d = util::parse_duration(text.substr(at, end - at));
+      if (!d || n == 3) return std::nullopt;
+      v[n++] = *d;
+    }
+    at = end + 1;
+  }
+  if (n != 3 || v[0] > v[1] || v[1] > v[2]) return std::nullopt;
+  return Budget{v[0], v[1], v[2]};
 }
 
 std::optional<Config> load(const std::string& path, std::vector<std::string>& errors) {

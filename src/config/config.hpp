@@ -74,6 +74,19 @@ struct Metrics {
   std::chrono::nanoseconds interval = std::chrono::seconds(15);
 };
 
+// A latency budget: p99, p999 and max may not be exceeded.
+struct Budget {
+  std::chrono::nanoseconds p99{}, p999{}, max{};
+};
+// Parses "p99 p999 max" (three durations, in order); nothing if malformed.
+std::optional<Budget> parse_budget(std::string_view text);
+
+struct Selftest {
+  std::string probe_topic;  // default: the first ingest filter's fixed levels + "edgegw-selftest"
+  std::uint32_t probes = 200;
+  Budget intrinsic, fsync, end_to_end;  // defaults from the board profile
+};
+
 struct Config {
   std::string source;  // the file it came from
   Gateway gateway;
@@ -82,6 +95,7 @@ struct Config {
   Pool pool;
   Spool spool;
   Metrics metrics;
+  Selftest selftest;
 };
 
 // Parses and validates TOML text; `source` names it in errors. On failure returns nothing

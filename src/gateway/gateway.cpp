@@ -26,9 +26,7 @@ tls::Options tls_options(const config::Tls& t, const char* key) {
 
 }  // namespace
 
-// The session's byte stream for `url`: TCP or a unix socket, with TLS over TCP for
-// mqtts:// (its context loaded now, so a bad CA or key file stops the start).
-bool Gateway::make_transport(const config::Url& url, const config::Tls& tls_config, const char* key, Link& link,
+bool Gateway::make_link(const config::Url& url, const config::Tls& tls_config, const char* key, Link& link,
                              std::string& error) {
   if (url.scheme == config::Scheme::unix_socket) {
     link.transport = std::make_unique<mqtt::TcpTransport>(mqtt::TcpTransport::unix_socket(url.path));
@@ -114,8 +112,8 @@ Gateway::~Gateway() = default;
 
 bool Gateway::start(std::string& error) {
   const config::Config& c = m_config;
-  if (!make_transport(c.ingest.url, c.ingest.tls, "ingest.tls", m_in, error) ||
-      !make_transport(c.uplink.url, c.uplink.tls, "uplink.tls", m_up, error)) {
+  if (!make_link(c.ingest.url, c.ingest.tls, "ingest.tls", m_in, error) ||
+      !make_link(c.uplink.url, c.uplink.tls, "uplink.tls", m_up, error)) {
     return false;
   }
 
@@ -357,15 +355,18 @@ void Gateway::release_acked() {
   if (m_spool->bytes() < bytes_before) append_held();
 }
 
-// Hands records to the uplink in sequence order: from memory when the next one is
-// there, else from the spool.
+// Hands durable records to the uplink in sequence order: from memory when the next one
+// is there, else from the spool. Never a record that is not durable yet: a crash would
+// let the restarted spool give its seq to another message, and a consumer dropping
+// duplicates by seq would then drop real data.
 void Gateway::pump() {
   if (m_phase != Phase::running || m_exit_code != 0) return;
   append_held();
   const bool up = m_uplink->state() == mqtt::SessionState::connected;
   while (up && m_uplink->publish_room() > 0 && m_infl_tail - m_infl_head < m_infl_cap) {
-    const bool fresh_ready = m_fresh_head != m_fresh_tail && m_fresh[m_fresh_head % m_fresh_cap].seq != 0;
-    const std::uint64_t limit = fresh_ready ? m_fresh[m_fresh_head % m_fresh_cap].seq : m_spool->durable_seq() + 1;
+    const std::uint64_t head_seq = m_fresh_head != m_fresh_tail ? m_fresh[m_fresh_head % m_fresh_cap].seq : 0;
+    const bool fresh_ready = head_seq != 0 && head_seq <= m_spool->durable_seq();
+    const std::uint64_t limit = fresh_ready ? head_seq : m_spool->durable_seq() + 1;
     if (m_send_seq < limit) {  // the backlog: replay from the spool
       if (!take_token()) break;
       mem::Slot* slot = m_pool->acquire();

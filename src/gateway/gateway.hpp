@@ -7,7 +7,8 @@
 //
 // Rules it keeps:
 //  - a local PUBACK/PUBREC goes out only once the record is durable (spool.commit);
-//  - upstream gets records in sequence order, at most max_inflight unacknowledged;
+//  - upstream gets only durable records (so a seq is never given to two messages, even
+//    across a crash), in sequence order, at most max_inflight unacknowledged;
 //  - a slot is held only while its message waits for durability or for an upstream
 //    PUBACK; a durable message the uplink cannot take now (disconnected, or the pool
 //    more than half full) gives its slot back and is replayed from the spool later, so
@@ -68,6 +69,10 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
     std::unique_ptr<mqtt::Transport> transport;
     tls::Transport* tls = nullptr;  // = transport, when it is TLS
   };
+
+  // The connection for `url`: TCP or a unix socket, with TLS for mqtts:// (its context
+  // loaded now, so a bad CA or key file is an error here, with `key` in the message).
+  static bool make_link(const config::Url& url, const config::Tls& tls, const char* key, Link& link, std::string& error);
 
   const Counters& counters() const { return m_counters; }
   const Link& uplink_link() const { return m_up; }
@@ -141,7 +146,6 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
   const config::Config& m_config;
   std::unique_ptr<mem::Pool> m_pool;
   std::unique_ptr<spool::Spool> m_spool;
-  bool make_transport(const config::Url& url, const config::Tls& tls, const char* key, Link& link, std::string& error);
 
   Link m_in, m_up;
   std::unique_ptr<IngestHandler> m_in_handler;

@@ -161,5 +161,41 @@ TEST(Metrics, the_textfile_is_replaced_atomically_counts_what_was_forwarded_and_
   EXPECT_FALSE(::access((file + ".tmp").c_str(), F_OK) == 0) << "the temporary file is renamed, never left";
 }
 
+bool emulated() { return std::string(EDGEGW_EMULATOR_TEXT).size() > 0; }
+
+TEST(Selftest, measures_the_board_and_the_daemon_within_generous_budgets_and_fails_an_impossible_one) {
+  Rig rig;
+  rig.start_daemon();
+  // Under QEMU the times are not the board's: report, do not enforce.
+  std::vector<std::string> args = {"selftest", "--config", rig.config_path()};
+  if (emulated()) args.push_back("--report-only");
+  std::string out;
+  EXPECT_EQ(run(edgegw(args), &out, 120s), 0) << out << rig.daemon_log();
+  std::printf("%s", out.c_str());
+  EXPECT_NE(out.find(emulated() ? "verdict: not enforced" : "verdict: within budget"), std::string::npos) << out;
+  for (const char* stage : {"intrinsic ", "fsync ", "end_to_end "}) EXPECT_NE(out.find(stage), std::string::npos) << out;
+  EXPECT_NE(out.find("end_to_end  probe, local -> upstream       200 "), std::string::npos) << out;
+
+  std::string json;
+  args.push_back("--json");
+  EXPECT_EQ(run(edgegw(args), &json, 120s), 0) << json;
+  EXPECT_NE(json.find("\"end_to_end\":{\"ran\":true,\"count\":200,"), std::string::npos) << json;
+
+  // No disk syncs in a nanosecond: over budget, and the verdict names the stage.
+  const std::string strict = rig.dir().write("strict.toml", read_file(rig.config_path()) +
+                                                                "[selftest]\nbudget_fsync = \"1ns 1ns 1ns\"\n");
+  std::string over;
+  EXPECT_EQ(run(edgegw({"selftest", "--config", strict}), &over, 120s), 1) << over;
+  EXPECT_NE(over.find("verdict: over budget: fsync p99 "), std::string::npos) << over;
+  EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
+}
+
+TEST(Selftest, cannot_run_without_the_daemon_and_says_why) {
+  Rig rig;
+  std::string out;
+  EXPECT_EQ(run(edgegw({"selftest", "--config", rig.config_path()}), &out, 60s), 2) << out;
+  EXPECT_NE(out.find("could not run: the daemon is not running"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace edgegw::test

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -34,6 +35,10 @@ struct RigOptions {
 struct Tally {
   std::vector<long> order;  // as received
   std::set<long> unique;
+  // The gateway's `seq` user property must never repeat for a different message: a
+  // consumer that drops duplicates by seq would drop real data.
+  std::map<long, long> payload_of_seq;
+  long seq_conflicts = 0;
   long duplicates() const { return static_cast<long>(order.size() - unique.size()); }
   long missing(long count) const {
     long n = 0;
@@ -105,7 +110,7 @@ class Rig {
   // A persistent QoS 1 subscriber on the upstream broker, ready once it saw a probe.
   void start_verifier() {
     m_verifier = Process(with_broker(m_upstream, {"mosquitto_sub", "-V", "mqttv5", "-q", "1", "-c", "-i", "verifier",
-                                                  "-x", "86400", "-t", "up/#", "-F", "%p"}),
+                                                  "-x", "86400", "-t", "up/#", "-F", "%P|%p"}),
                          Redirects{.stdout_file = m_dir.file("upstream.txt")});
     for (int i = 0; i < 500; ++i) {
       publish(m_upstream, "up/probe", "probe", 1);
@@ -118,11 +123,16 @@ class Rig {
   Tally tally() const {
     Tally t;
     std::istringstream in(read_file(m_dir.file("upstream.txt")));
-    for (std::string line; std::getline(in, line);) {
-      if (line == "probe" || line.empty()) continue;
-      long v = std::stol(line);
+    for (std::string line; std::getline(in, line);) {  // "gw:ID seq:N|payload"
+      const std::size_t bar = line.find('|');
+      if (bar == std::string::npos || line.compare(bar + 1, std::string::npos, "probe") == 0) continue;
+      long v = std::stol(line.substr(bar + 1));
       t.order.push_back(v);
       t.unique.insert(v);
+      const std::size_t seq_at = line.find("seq:");
+      if (seq_at == std::string::npos || seq_at > bar) continue;
+      auto [it, inserted] = t.payload_of_seq.emplace(std::stol(line.substr(seq_at + 4)), v);
+      if (!inserted && it->second != v) ++t.seq_conflicts;
     }
     return t;
   }

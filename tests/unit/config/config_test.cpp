@@ -177,3 +177,18 @@ TEST(Config, the_shipped_example_is_valid) {
   auto cfg = config::load(std::string(EDGEGW_SOURCE_DIR) + "/docs/edgegw.example.toml", errors);
   EXPECT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
 }
+
+TEST(Config, selftest_budgets_default_from_the_board_and_are_validated) {
+  std::vector<std::string> errors;
+  auto cfg = config::parse(k_valid, "gw.toml", errors);
+  ASSERT_TRUE(cfg);
+  EXPECT_GT(cfg->selftest.fsync.p99.count(), 0);
+  EXPECT_LE(cfg->selftest.fsync.p99, cfg->selftest.fsync.max);
+  auto strict = config::parse(std::string(k_valid) + "[selftest]\nbudget_fsync = \"1ms 2ms 3ms\"\n", "gw.toml", errors);
+  ASSERT_TRUE(strict);
+  EXPECT_EQ(strict->selftest.fsync.max, std::chrono::milliseconds(3));
+  EXPECT_EQ(errors_for(std::string(k_valid) + "[selftest]\nbudget_fsync = \"5ms 1ms 10ms\"\n")[0],
+            "gw.toml:33: selftest.budget_fsync: three durations in order, \"p99 p999 max\", such as \"1ms 2ms 10ms\"");
+  EXPECT_EQ(errors_for(std::string(k_valid) + "[selftest]\nprobe_topic = \"sensors/#\"\n")[0],
+            "gw.toml:33: selftest.probe_topic: must be a topic (no wildcards) that ingest.topics match");
+}
