@@ -360,7 +360,9 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
   }
 
   if (const toml::table* t = c.table(root, "", "selftest", false)) {
-    c.only_known(*t, "selftest", {"probe_topic", "probes", "budget_intrinsic", "budget_fsync", "budget_end_to_end"});
+    c.only_known(*t, "selftest",
+                 {"probe_topic", "probes", "budget_intrinsic", "budget_fsync", "budget_end_to_end", "canary_interval"});
+    c.duration(t, "selftest", "canary_interval", cfg.selftest.canary_interval, std::chrono::seconds(0), std::chrono::hours(24));
     if (c.string(t, "selftest", "probe_topic", cfg.selftest.probe_topic, false) &&
         (cfg.selftest.probe_topic.empty() || cfg.selftest.probe_topic.find_first_of("+#") != std::string::npos)) {
       c.error(c.last(), "selftest.probe_topic", "must be a topic (no wildcards) that ingest.topics match");

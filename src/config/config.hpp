@@ -84,6 +84,7 @@ std::optional<Budget> parse_budget(std::string_view text);
 struct Selftest {
   std::string probe_topic;  // default: the first ingest filter's fixed levels + "edgegw-selftest"
   std::uint32_t probes = 200;
+  std::chrono::nanoseconds canary_interval{0};  // in service: one probe this often; 0: off
   Budget intrinsic, fsync, end_to_end;  // defaults from the board profile
 };
 

@@ -98,8 +98,7 @@ class Probes final : private mqtt::SessionHandler {
   // Returns false (with `why`) if it could not run at all.
   bool run(std::string& why) {
     const config::Config& c = m_config;
-    std::string topic = c.selftest.probe_topic;
-    if (topic.empty()) topic = default_topic();
+    const std::string topic = probe_topic(c);
     if (topic.empty()) {
       why = "no probe topic: ingest.topics has no wildcard filter to publish under; set selftest.probe_topic";
       return false;
@@ -180,15 +179,6 @@ class Probes final : private mqtt::SessionHandler {
     const auto deadline = m_loop.now() + timeout;
     while (!done() && m_loop.now() < deadline) m_loop.run_once(10ms);
   }
-  // "sensors/#" -> "sensors/edgegw-selftest": the fixed levels of the first wildcard filter.
-  std::string default_topic() const {
-    for (const std::string& f : m_config.ingest.topics) {
-      const std::size_t wild = f.find_first_of("+#");
-      if (wild == std::string::npos) continue;
-      return f.substr(0, wild) + "edgegw-selftest";
-    }
-    return "";
-  }
 
   void on_connected(bool) override {}
   void on_disconnected(const mqtt::DisconnectInfo& info) override { m_sub_detail = info.detail; }
@@ -244,6 +234,15 @@ std::string over_budget(const Stage& s) {
 }
 
 }  // namespace
+
+std::string probe_topic(const config::Config& config) {
+  if (!config.selftest.probe_topic.empty()) return config.selftest.probe_topic;
+  for (const std::string& f : config.ingest.topics) {
+    const std::size_t wild = f.find_first_of("+#");
+    if (wild != std::string::npos) return f.substr(0, wild) + "edgegw-selftest";
+  }
+  return "";
+}
 
 int run_selftest(const config::Config& config, const SelftestOptions& options) {
   Stage stages[] = {

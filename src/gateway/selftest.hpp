@@ -27,4 +27,9 @@ struct SelftestOptions {
 
 int run_selftest(const config::Config& config, const SelftestOptions& options);
 
+// Where probes go: selftest.probe_topic, else the fixed levels of the first wildcard
+// ingest filter + "edgegw-selftest" ("sensors/#" -> "sensors/edgegw-selftest"); "" if
+// there is none.
+std::string probe_topic(const config::Config& config);
+
 }  // namespace edgegw::gateway

@@ -24,6 +24,10 @@ bool Service::started(std::string& error) {
     return false;
   }
   if (!m_config.metrics.textfile.empty()) m_metrics_tmp = m_config.metrics.textfile + ".tmp";
+  if (m_config.selftest.canary_interval.count() > 0) {
+    m_canary = std::make_unique<Canary>(m_loop, m_config);
+    if (!m_canary->start(error)) return false;
+  }
   if (m_notifier.enabled()) {
     m_gateway.summary(m_buf, sizeof m_buf);
     m_notifier.ready(m_buf);
@@ -38,14 +42,23 @@ bool Service::started(std::string& error) {
 }
 
 void Service::stopping() {
+  if (m_canary) m_canary->stop();
   m_gateway.summary(m_buf, sizeof m_buf);
   m_notifier.stopping(m_buf);
   if (!m_metrics_tmp.empty()) write_metrics();  // the final counters
 }
 
+void Service::snapshot(observe::Snapshot& s) const {
+  m_gateway.snapshot(s);
+  if (!m_canary) return;
+  s.canary = &m_canary->latency();
+  s.canary_sent = m_canary->sent();
+  s.canary_received = m_canary->received();
+}
+
 std::size_t Service::render_status(bool json, char* buf, std::size_t cap) {
   observe::Snapshot s;
-  m_gateway.snapshot(s);
+  snapshot(s);
   observe::Text out(buf, cap);
   if (json) observe::render_json(s, out);
   else observe::render_text(s, out);
@@ -55,7 +68,7 @@ std::size_t Service::render_status(bool json, char* buf, std::size_t cap) {
 // Written to <file>.tmp and renamed over <file>, so the collector never reads half a file.
 void Service::write_metrics() {
   observe::Snapshot s;
-  m_gateway.snapshot(s);
+  snapshot(s);
   observe::Text out(m_buf, sizeof m_buf);
   observe::render_prometheus(s, out);
   const int fd = ::open(m_metrics_tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

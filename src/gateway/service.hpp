@@ -12,6 +12,7 @@
 
 #include "config/config.hpp"
 #include "event/loop.hpp"
+#include "gateway/canary.hpp"
 #include "gateway/gateway.hpp"
 #include "observe/control.hpp"
 #include "sys/notify.hpp"
@@ -30,12 +31,14 @@ class Service final : private event::Timer::Handler, private observe::StatusSour
   void on_timer(event::Timer& timer) override;
   std::size_t render_status(bool json, char* buf, std::size_t cap) override;
   void write_metrics();
+  void snapshot(observe::Snapshot& s) const;
 
   event::Loop& m_loop;
   const config::Config& m_config;
   const Gateway& m_gateway;
   sys::Notifier m_notifier;
   observe::ControlServer m_control;
+  std::unique_ptr<Canary> m_canary;  // when selftest.canary_interval is set
   event::Timer m_timer;
   event::TimePoint m_next_status{}, m_next_metrics{};
   bool m_unhealthy_logged = false;

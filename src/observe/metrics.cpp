@@ -77,10 +77,15 @@ void render_text(const Snapshot& s, Text& out) {
   out.add("\n");
   if (!s.latency) return;
   out.add("  latency ms       count       p50       p90       p99      p999       max\n");
-  for (const Stage& st : k_stages) {
-    const Histogram& h = s.latency->*st.histogram;
-    out.add("  %-12s %9llu %9.3f %9.3f %9.3f %9.3f %9.3f\n", st.name, static_cast<unsigned long long>(h.count()),
+  const auto row = [&](const char* name, const Histogram& h) {
+    out.add("  %-12s %9llu %9.3f %9.3f %9.3f %9.3f %9.3f\n", name, static_cast<unsigned long long>(h.count()),
             ms(h.percentile(0.5)), ms(h.percentile(0.9)), ms(h.percentile(0.99)), ms(h.percentile(0.999)), ms(h.max()));
+  };
+  for (const Stage& st : k_stages) row(st.name, s.latency->*st.histogram);
+  if (s.canary) {
+    row("canary", *s.canary);
+    out.add("  canary   %llu probes sent, %llu came back from upstream\n", static_cast<unsigned long long>(s.canary_sent),
+            static_cast<unsigned long long>(s.canary_received));
   }
 }
 
@@ -104,6 +109,13 @@ void render_json(const Snapshot& s, Text& out) {
       out.add("%s\"%s\":{\"count\":%llu,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f}",
               &st == k_stages ? "" : ",", st.name, static_cast<unsigned long long>(h.count()), ms(h.percentile(0.5)),
               ms(h.percentile(0.9)), ms(h.percentile(0.99)), ms(h.percentile(0.999)), ms(h.max()));
+    }
+    if (s.canary) {
+      const Histogram& h = *s.canary;
+      out.add(",\"canary\":{\"count\":%llu,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,"
+              "\"sent\":%llu}",
+              static_cast<unsigned long long>(h.count()), ms(h.percentile(0.5)), ms(h.percentile(0.9)),
+              ms(h.percentile(0.99)), ms(h.percentile(0.999)), ms(h.max()), static_cast<unsigned long long>(s.canary_sent));
     }
     out.add("}");
   }
@@ -136,17 +148,22 @@ void render_prometheus(const Snapshot& s, Text& out) {
   out.add("# HELP edgegw_stage_latency_seconds Pipeline stage latency: durable, to_uplink and end_to_end from the "
           "message's arrival at edgegw, upstream_ack from its write to the uplink.\n"
           "# TYPE edgegw_stage_latency_seconds histogram\n");
-  for (const Stage& st : k_stages) {
-    const Histogram& h = s.latency->*st.histogram;
+  const auto histogram = [&](const char* name, const Histogram& h) {
     for (double le : k_le) {
-      out.add("edgegw_stage_latency_seconds_bucket{stage=\"%s\",le=\"%g\"} %llu\n", st.name, le,
+      out.add("edgegw_stage_latency_seconds_bucket{stage=\"%s\",le=\"%g\"} %llu\n", name, le,
               static_cast<unsigned long long>(h.count_at_or_below(static_cast<std::uint64_t>(le * 1e9))));
     }
-    out.add("edgegw_stage_latency_seconds_bucket{stage=\"%s\",le=\"+Inf\"} %llu\n", st.name,
+    out.add("edgegw_stage_latency_seconds_bucket{stage=\"%s\",le=\"+Inf\"} %llu\n", name,
             static_cast<unsigned long long>(h.count()));
-    out.add("edgegw_stage_latency_seconds_sum{stage=\"%s\"} %.9f\n", st.name, static_cast<double>(h.sum()) / 1e9);
-    out.add("edgegw_stage_latency_seconds_count{stage=\"%s\"} %llu\n", st.name, static_cast<unsigned long long>(h.count()));
-  }
+    out.add("edgegw_stage_latency_seconds_sum{stage=\"%s\"} %.9f\n", name, static_cast<double>(h.sum()) / 1e9);
+    out.add("edgegw_stage_latency_seconds_count{stage=\"%s\"} %llu\n", name, static_cast<unsigned long long>(h.count()));
+  };
+  for (const Stage& st : k_stages) histogram(st.name, s.latency->*st.histogram);
+  if (!s.canary) return;
+  histogram("canary", *s.canary);
+  out.add("# HELP edgegw_canary_probes_sent_total In-service canary probes published to the local broker.\n"
+          "# TYPE edgegw_canary_probes_sent_total counter\nedgegw_canary_probes_sent_total %llu\n",
+          static_cast<unsigned long long>(s.canary_sent));
 }
 
 }  // namespace edgegw::observe

@@ -35,6 +35,9 @@ struct Snapshot {
   std::uint64_t dropped_full = 0, dropped_corrupt = 0, refused_upstream = 0, refused_oversize = 0;
   std::uint64_t ingest_reconnects = 0, uplink_reconnects = 0, tls_failures = 0, fsyncs = 0;
   const Latency* latency = nullptr;
+  // the in-service canary, when it runs
+  const Histogram* canary = nullptr;
+  std::uint64_t canary_sent = 0, canary_received = 0;
 };
 
 // A fixed buffer filled with printf-style appends; output past its end is cut, and

@@ -161,6 +161,31 @@ TEST(Metrics, the_textfile_is_replaced_atomically_counts_what_was_forwarded_and_
   EXPECT_FALSE(::access((file + ".tmp").c_str(), F_OK) == 0) << "the temporary file is renamed, never left";
 }
 
+TEST(Status, the_in_service_canary_measures_the_live_path_without_outside_load) {
+  RigOptions o;
+  o.extra = "[selftest]\ncanary_interval = \"100ms\"";
+  Rig rig(o);
+  rig.start_daemon();
+  const std::string key = "\"canary\":{\"count\":";
+  const auto canary_count = [&](const std::string& json) {
+    const std::size_t at = json.find(key);
+    return at == std::string::npos ? -1L : std::stol(json.substr(at + key.size()));
+  };
+  std::string text;
+  for (int i = 0; i < 100; ++i) {  // until at least 10 probes came back
+    std::this_thread::sleep_for(100ms);
+    text.clear();
+    run(edgegw({"status", "--json", "--config", rig.config_path()}), &text);
+    if (canary_count(text) >= 10) break;
+  }
+  EXPECT_GE(canary_count(text), 10) << text;
+  std::string table;
+  EXPECT_EQ(run(edgegw({"status", "--config", rig.config_path()}), &table), 0);
+  EXPECT_NE(table.find("  canary  "), std::string::npos) << table;
+  std::printf("%s", table.c_str());
+  EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
+}
+
 bool emulated() { return std::string(EDGEGW_EMULATOR_TEXT).size() > 0; }
 
 TEST(Selftest, measures_the_board_and_the_daemon_within_generous_budgets_and_fails_an_impossible_one) {
