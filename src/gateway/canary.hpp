@@ -11,9 +11,7 @@
 
 #include "config/config.hpp"
 #include "event/loop.hpp"
-#include "gateway/gateway.hpp"
-#include "mem/pool.hpp"
-#include "mqtt/session.hpp"
+#include "gateway/selftest.hpp"
 #include "observe/histogram.hpp"
 
 namespace edgegw::gateway {
@@ -45,10 +43,8 @@ class Canary final : private mqtt::SessionHandler, private event::Timer::Handler
   event::Loop& m_loop;
   const config::Config& m_config;
   std::string m_topic;
-  Gateway::Link m_pub_link, m_sub_link;
-  std::unique_ptr<mem::Pool> m_pool;
   Publisher m_publisher;
-  std::unique_ptr<mqtt::Session> m_pub, m_sub;
+  ProbeSessions m_sessions;
   event::Timer m_timer;
   observe::Histogram m_latency;
   std::uint32_t m_run = 0;

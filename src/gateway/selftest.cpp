@@ -103,27 +103,7 @@ class Probes final : private mqtt::SessionHandler {
       why = "no probe topic: ingest.topics has no wildcard filter to publish under; set selftest.probe_topic";
       return false;
     }
-    if (!Gateway::make_link(c.ingest.url, c.ingest.tls, "ingest.tls", m_pub_link, why) ||
-        !Gateway::make_link(c.uplink.url, c.uplink.tls, "uplink.tls", m_sub_link, why)) {
-      return false;
-    }
-    m_pool = std::make_unique<mem::Pool>(64, c.pool.slot_bytes);
-    mqtt::SessionOptions pub;
-    pub.version = c.ingest.mqtt_version == config::MqttVersion::v5 ? mqtt::Version::v5 : mqtt::Version::v311;
-    pub.client_id = "edgegw-" + c.gateway.id + "-selftest-pub";
-    pub.clean_start = true;
-    pub.max_inflight = 32;
-    m_pub = std::make_unique<mqtt::Session>(m_loop, *m_pub_link.transport, nullptr, pub, m_pub_handler);
-    mqtt::SessionOptions sub;
-    sub.version = c.uplink.mqtt_version == config::MqttVersion::v5 ? mqtt::Version::v5 : mqtt::Version::v311;
-    sub.client_id = "edgegw-" + c.gateway.id + "-selftest-sub";
-    sub.clean_start = true;
-    sub.subscriptions = {c.uplink.topic_prefix + topic};
-    sub.subscribe_qos = 1;
-    m_sub = std::make_unique<mqtt::Session>(m_loop, *m_sub_link.transport, m_pool.get(), sub,
-                                            static_cast<mqtt::SessionHandler&>(*this));
-    m_pub->start();
-    m_sub->start();
+    if (!m_sessions.start(m_loop, c, topic, "selftest", 32, m_pub_handler, *this, why)) return false;
     run_until([&] { return m_pub_handler.connected && (m_subscribed || m_sub_refused); }, 10s);
     if (!m_pub_handler.connected) {
       why = "cannot reach the local broker at " + c.ingest.url.text + ": " + m_pub_handler.detail;
@@ -149,14 +129,13 @@ class Probes final : private mqtt::SessionHandler {
       m.topic = topic;
       m.payload = mqtt::Bytes(reinterpret_cast<const std::uint8_t*>(payload), static_cast<std::size_t>(n));
       m.qos = 1;
-      if (m_pub->publish(m, i) == mqtt::PublishStatus::queued) ++i;
+      if (m_sessions.pub->publish(m, i) == mqtt::PublishStatus::queued) ++i;
       else m_loop.run_once(5ms);
     }
     run_until([&] { return m_pub_handler.acked >= c.selftest.probes && (!m_subscribed || m_received >= c.selftest.probes); },
               10s);
     m_sent = c.selftest.probes;
-    m_pub->stop();
-    m_sub->stop();
+    m_sessions.stop();
     m_stage.ran = m_subscribed;
     return true;
   }
@@ -196,17 +175,15 @@ class Probes final : private mqtt::SessionHandler {
       m_stage.histogram.record(now > sent ? now - sent : 0);
       ++m_received;
     }
-    m_pool->release(m.slot);
-    if (m.qos) m_sub->ack(token);
+    m_sessions.pool->release(m.slot);
+    if (m.qos) m_sessions.sub->ack(token);
   }
 
   event::Loop& m_loop;
   const config::Config& m_config;
   Stage& m_stage;
-  Gateway::Link m_pub_link, m_sub_link;
-  std::unique_ptr<mem::Pool> m_pool;
   PubHandler m_pub_handler;
-  std::unique_ptr<mqtt::Session> m_pub, m_sub;
+  ProbeSessions m_sessions;
   bool m_subscribed = false, m_sub_refused = false;
   std::string m_sub_detail = "no answer";
   std::uint32_t m_run = 0, m_sent = 0, m_received = 0;
@@ -234,6 +211,39 @@ std::string over_budget(const Stage& s) {
 }
 
 }  // namespace
+
+bool ProbeSessions::start(event::Loop& loop, const config::Config& c, const std::string& topic, const char* name,
+                          std::uint16_t window, mqtt::SessionHandler& publisher, mqtt::SessionHandler& subscriber,
+                          std::string& error) {
+  if (!Gateway::make_link(c.ingest.url, c.ingest.tls, "ingest.tls", pub_link, error) ||
+      !Gateway::make_link(c.uplink.url, c.uplink.tls, "uplink.tls", sub_link, error)) {
+    return false;
+  }
+  const auto version = [](config::MqttVersion v) { return v == config::MqttVersion::v5 ? mqtt::Version::v5 : mqtt::Version::v311; };
+  pool = std::make_unique<mem::Pool>(window, c.pool.slot_bytes);
+  mqtt::SessionOptions p;
+  p.version = version(c.ingest.mqtt_version);
+  p.client_id = "edgegw-" + c.gateway.id + "-" + name + "-pub";
+  p.clean_start = true;
+  p.max_inflight = window;
+  pub = std::make_unique<mqtt::Session>(loop, *pub_link.transport, nullptr, p, publisher);
+  mqtt::SessionOptions s;
+  s.version = version(c.uplink.mqtt_version);
+  s.client_id = "edgegw-" + c.gateway.id + "-" + name + "-sub";
+  s.clean_start = true;
+  s.subscriptions = {c.uplink.topic_prefix + topic};
+  s.subscribe_qos = 1;
+  s.receive_maximum = window;
+  sub = std::make_unique<mqtt::Session>(loop, *sub_link.transport, pool.get(), s, subscriber);
+  pub->start();
+  sub->start();
+  return true;
+}
+
+void ProbeSessions::stop() {
+  if (pub) pub->stop();
+  if (sub) sub->stop();
+}
 
 std::string probe_topic(const config::Config& config) {
   if (!config.selftest.probe_topic.empty()) return config.selftest.probe_topic;

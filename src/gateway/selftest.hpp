@@ -16,7 +16,14 @@
 // it could not run (emulated boards, whose times are not the board's).
 #pragma once
 
+#include <memory>
+#include <string>
+
 #include "config/config.hpp"
+#include "event/loop.hpp"
+#include "gateway/gateway.hpp"
+#include "mem/pool.hpp"
+#include "mqtt/session.hpp"
 
 namespace edgegw::gateway {
 
@@ -26,6 +33,20 @@ struct SelftestOptions {
 };
 
 int run_selftest(const config::Config& config, const SelftestOptions& options);
+
+// The two sessions probes travel between: a publisher on the local broker and a
+// subscriber to uplink.topic_prefix + `topic` on the upstream broker, both edgegw's own
+// engine, named edgegw-<id>-<name>-pub / -sub. Used by selftest and the canary.
+struct ProbeSessions {
+  Gateway::Link pub_link, sub_link;
+  std::unique_ptr<mem::Pool> pool;  // for the subscriber's messages
+  std::unique_ptr<mqtt::Session> pub, sub;
+
+  // Creates and starts both; false with `error` (a bad TLS file, say).
+  bool start(event::Loop& loop, const config::Config& config, const std::string& topic, const char* name,
+             std::uint16_t window, mqtt::SessionHandler& publisher, mqtt::SessionHandler& subscriber, std::string& error);
+  void stop();
+};
 
 // Where probes go: selftest.probe_topic, else the fixed levels of the first wildcard
 // ingest filter + "edgegw-selftest" ("sensors/#" -> "sensors/edgegw-selftest"); "" if
