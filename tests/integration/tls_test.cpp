@@ -3,6 +3,7 @@
 // first connect and on a reconnect after a good session; a refused server gets no MQTT
 // byte (mosquitto never logs the client as connected) and the reason names the fault.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -116,6 +117,35 @@ TEST(Tls, alpn_is_offered_and_a_broker_without_it_still_connects) {
   TlsClient c(broker, o);
   expect_round_trip(c);
   EXPECT_STREQ(c.tls->alpn(), "");
+}
+
+// A TLS server that selects an ALPN protocol (mosquitto 2.0 has no ALPN setting): the
+// transport alone, driven through its handshake, shows what was negotiated.
+TEST(Tls, alpn_is_negotiated_with_a_server_that_selects_it) {
+  const std::uint16_t port = free_port();
+  Process server({"openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port), "-cert", cert("server.pem"),
+                  "-key", cert("server.key"), "-alpn", "x-amzn-mqtt-ca", "-quiet"},
+                 Redirects{.stdout_file = "/dev/null", .stderr_file = "/dev/null"});
+  for (int i = 0; i < 500; ++i) {  // until it listens
+    std::string out;
+    if (run({"bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port)}, &out) == 0) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  tls::Options o = client_options();
+  o.alpn = {"mqtt", "x-amzn-mqtt-ca"};
+  std::string error;
+  auto context = tls::Context::load(o, error);
+  ASSERT_TRUE(context) << error;
+  tls::Transport t(*context, mqtt::TcpTransport::tcp("127.0.0.1", port), "127.0.0.1");
+  mqtt::Progress p = t.open();
+  for (int i = 0; i < 1000 && (p == mqtt::Progress::want_read || p == mqtt::Progress::want_write); ++i) {
+    pollfd pfd{t.fd(), static_cast<short>(p == mqtt::Progress::want_read ? POLLIN : POLLOUT), 0};
+    ::poll(&pfd, 1, 100);
+    p = t.progress();
+  }
+  ASSERT_EQ(p, mqtt::Progress::done) << t.error();
+  EXPECT_STREQ(t.alpn(), "x-amzn-mqtt-ca");
+  t.close();
 }
 
 struct Fault {
