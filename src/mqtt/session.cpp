@@ -209,6 +209,14 @@ void Session::stop() {
     std::span<std::uint8_t> space = tx_space();
     m_tx_end += encode(space, d, m_options.version);
     write_out();
+    if (m_tx_end == m_tx_begin && !m_failing) {
+      // Everything is written, the last PUBACKs included: let the broker read it all (the
+      // fd leaves epoll first, then closes; see Transport::close_gracefully).
+      if (m_registered_fd >= 0) m_loop.remove(m_registered_fd);
+      m_registered_fd = -1;
+      m_registered_events = 0;
+      m_transport.close_gracefully(std::chrono::milliseconds(500));
+    }
   }
   if (m_state != SessionState::stopped) {
     m_failing = false;

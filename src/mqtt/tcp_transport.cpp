@@ -1,6 +1,7 @@
 #include "mqtt/tcp_transport.hpp"
 
 #include <netdb.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -80,6 +81,23 @@ Progress TcpTransport::progress() {
   if (::getsockopt(m_fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
   if (err != 0) return fail("connect", err);
   return Progress::done;
+}
+
+void TcpTransport::close_gracefully(std::chrono::milliseconds wait) {
+  if (!m_fd) return;
+  ::shutdown(m_fd.get(), SHUT_WR);
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  std::uint8_t discard[4096];
+  for (;;) {
+    const ssize_t n = ::recv(m_fd.get(), discard, sizeof discard, MSG_DONTWAIT);
+    if (n > 0) continue;
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;  // closed, or gone
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{m_fd.get(), POLLIN, 0};
+    ::poll(&p, 1, static_cast<int>(left.count()));
+  }
+  m_fd.reset();
 }
 
 IoResult TcpTransport::read(std::span<std::uint8_t> into) {

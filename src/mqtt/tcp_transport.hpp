@@ -20,6 +20,7 @@ class TcpTransport : public Transport {
   IoResult read(std::span<std::uint8_t> into) override;
   IoResult write(std::span<const std::uint8_t> from) override;
   void close() override { m_fd.reset(); }
+  void close_gracefully(std::chrono::milliseconds wait) override;
   int fd() const override { return m_fd.get(); }
   const char* error() const override { return m_error; }
 

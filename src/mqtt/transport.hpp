@@ -4,6 +4,7 @@
 // Owned by whoever creates the session; used only from the event loop thread.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -38,6 +39,14 @@ class Transport {
   // Readable data may be buffered inside the transport (TLS records) where epoll cannot see it.
   virtual bool has_buffered_input() const { return false; }
   virtual void close() = 0;
+  // After the last bytes were written: closes so that they reach the peer's application.
+  // A socket closed with unread input sends a reset, and a reset can make the peer drop
+  // what it had not read yet (a broker would lose the last PUBACKs and redeliver those
+  // messages). Half-closes, discards input until the peer closes (at most `wait`), closes.
+  virtual void close_gracefully(std::chrono::milliseconds wait) {
+    (void)wait;
+    close();
+  }
   // The fd to wait on; -1 when closed.
   virtual int fd() const = 0;
   // The reason for the last failure, for logs ("connect 127.0.0.1:1883: Connection refused").

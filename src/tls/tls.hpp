@@ -84,6 +84,7 @@ class Transport final : public mqtt::Transport {
   mqtt::IoResult write(std::span<const std::uint8_t> from) override;
   bool has_buffered_input() const override;
   void close() override;
+  void close_gracefully(std::chrono::milliseconds wait) override;
   int fd() const override { return m_tcp.fd(); }
   const char* error() const override { return m_error; }
 

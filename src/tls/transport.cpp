@@ -341,6 +341,12 @@ void Transport::close() {
   m_tcp.close();
 }
 
+void Transport::close_gracefully(std::chrono::milliseconds wait) {
+  if (m_state == State::open) (void)mbedtls_ssl_close_notify(&m_ssl);
+  m_state = State::closed;
+  m_tcp.close_gracefully(wait);
+}
+
 const char* Transport::ciphersuite() const {
   return m_state == State::open ? mbedtls_ssl_get_ciphersuite(&m_ssl) : "";
 }
