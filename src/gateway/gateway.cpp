@@ -212,7 +212,6 @@ bool Gateway::append(Fresh& f) {
       if (f.qos > 0) m_acks[m_acks_tail++ % m_acks_cap] = LocalAck{seq, f.token, f.received_ns};
       return true;
     case spool::Append::full:
-      ++m_counters.backpressure;
       // Read nothing more until it fits: held messages keep their slots, and the replay
       // that frees the spool needs slots too.
       m_ingest->hold_input(true);
@@ -405,7 +404,6 @@ void Gateway::cool() {
     if (up && m_pool->in_use() * 2 <= m_pool->capacity()) break;
     m_pool->release(f.slot);
     ++m_fresh_head;
-    ++m_counters.cooled;
   }
 }
 

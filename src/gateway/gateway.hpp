@@ -42,8 +42,6 @@ struct Counters {
   std::uint64_t forwarded = 0;        // acknowledged by the upstream broker (QoS 0: written)
   std::uint64_t replayed = 0;         // read back from the spool to be sent
   std::uint64_t refused_upstream = 0;  // upstream PUBACK with a failure reason
-  std::uint64_t backpressure = 0;     // messages held because the spool was full
-  std::uint64_t cooled = 0;           // slots given back before forwarding (replayed later)
 };
 
 class Gateway final : private event::Timer::Handler, private event::Deferred {
@@ -75,16 +73,13 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
   static bool make_link(const config::Url& url, const config::Tls& tls, const char* key, Link& link, std::string& error);
 
   const Counters& counters() const { return m_counters; }
-  const Link& uplink_link() const { return m_up; }
-  const observe::Latency& latency() const { return m_latency; }
   // Everything `edgegw status` and the metrics file show (latency points into this).
   void snapshot(observe::Snapshot& out) const;
   const spool::Spool& spool() const { return *m_spool; }
   const mem::Pool& pool() const { return *m_pool; }
   const mqtt::Session& ingest() const { return *m_ingest; }
   const mqtt::Session& uplink() const { return *m_uplink; }
-  // Messages in memory: waiting for durability or for upstream, and unacknowledged ones.
-  std::size_t fresh_count() const { return m_fresh_tail - m_fresh_head; }
+  // Messages handed to the uplink and not yet acknowledged upstream.
   std::size_t inflight_count() const { return m_infl_tail - m_infl_head; }
   // The local broker accepted every ingest subscription of the current connection.
   bool subscribed() const { return m_subscribed; }

@@ -1,5 +1,6 @@
 #include "observe/metrics.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -47,21 +48,13 @@ constexpr Counter k_counters[] = {
 }  // namespace
 
 void Text::add(const char* fmt, ...) {
-  if (m_len + 1 >= m_cap) {
-    m_truncated = true;
-    return;
-  }
+  if (m_len + 1 >= m_cap) return;
   va_list ap;
   va_start(ap, fmt);
   const int n = std::vsnprintf(m_buf + m_len, m_cap - m_len, fmt, ap);
   va_end(ap);
   if (n < 0) return;
-  if (static_cast<std::size_t>(n) >= m_cap - m_len) {
-    m_len = m_cap - 1;
-    m_truncated = true;
-  } else {
-    m_len += static_cast<std::size_t>(n);
-  }
+  m_len = std::min(m_len + static_cast<std::size_t>(n), m_cap - 1);
 }
 
 void render_text(const Snapshot& s, Text& out) {

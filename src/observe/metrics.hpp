@@ -40,8 +40,7 @@ struct Snapshot {
   std::uint64_t canary_sent = 0, canary_received = 0;
 };
 
-// A fixed buffer filled with printf-style appends; output past its end is cut, and
-// truncated() says so.
+// A fixed buffer filled with printf-style appends; output past its end is cut.
 class Text {
  public:
   Text(char* buf, std::size_t cap) : m_buf(buf), m_cap(cap) {
@@ -49,12 +48,10 @@ class Text {
   }
   void add(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
   std::size_t size() const { return m_len; }
-  bool truncated() const { return m_truncated; }
 
  private:
   char* m_buf;
   std::size_t m_cap, m_len = 0;
-  bool m_truncated = false;
 };
 
 void render_text(const Snapshot& s, Text& out);

@@ -99,6 +99,7 @@ class Transport final : public mqtt::Transport {
  private:
   enum class State { closed, connecting, handshaking, open };
 
+  mqtt::Progress after_tcp(mqtt::Progress p);
   mqtt::Progress handshake();
   mqtt::Progress fail_handshake(int rc);
   mqtt::Progress describe_alert(int alert);

@@ -140,24 +140,20 @@ mqtt::Progress Transport::open() {
   m_hs_started_us = now_us();
   m_heap_before = heap_in_use();
   m_state = State::connecting;
-  mqtt::Progress p = m_tcp.open();
+  return after_tcp(m_tcp.open());
+}
+
+mqtt::Progress Transport::progress() {
+  return m_state == State::connecting ? after_tcp(m_tcp.progress()) : handshake();
+}
+
+// The TCP connect finished (or is still going, or failed): the handshake starts when it is done.
+mqtt::Progress Transport::after_tcp(mqtt::Progress p) {
   if (p != mqtt::Progress::done) {
     if (p == mqtt::Progress::failed) std::snprintf(m_error, sizeof m_error, "%s", m_tcp.error());
     return p;
   }
   m_state = State::handshaking;
-  return handshake();
-}
-
-mqtt::Progress Transport::progress() {
-  if (m_state == State::connecting) {
-    mqtt::Progress p = m_tcp.progress();
-    if (p != mqtt::Progress::done) {
-      if (p == mqtt::Progress::failed) std::snprintf(m_error, sizeof m_error, "%s", m_tcp.error());
-      return p;
-    }
-    m_state = State::handshaking;
-  }
   return handshake();
 }
 
