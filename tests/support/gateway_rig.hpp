@@ -40,6 +40,7 @@ struct Tally {
   // consumer that drops duplicates by seq would drop real data.
   std::map<long, long> payload_of_seq;
   long seq_conflicts = 0;
+  long malformed = 0;  // lines that start like a sensor number but are not one
   long duplicates() const { return static_cast<long>(order.size() - unique.size()); }
   long missing(long count) const {
     long n = 0;
@@ -47,6 +48,59 @@ struct Tally {
     return n;
   }
 };
+
+// What a verifier wrote ("gw:ID seq:N|payload" lines), tallied.
+inline Tally tally_of(const std::string& text) {
+  Tally t;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    const std::size_t bar = line.find('|');
+    // probes of the test's own, and the daemon's canary probes, are not sensor numbers
+    if (bar == std::string::npos || bar + 1 >= line.size() || !std::isdigit(static_cast<unsigned char>(line[bar + 1]))) {
+      continue;
+    }
+    if (line.find_first_not_of("0123456789", bar + 1) != std::string::npos) {
+      ++t.malformed;  // a sensor number with something else in it: a damaged message
+      continue;
+    }
+    long v = std::stol(line.substr(bar + 1));
+    t.order.push_back(v);
+    t.unique.insert(v);
+    const std::size_t seq_at = line.find("seq:");
+    if (seq_at == std::string::npos || seq_at > bar) continue;
+    auto [it, inserted] = t.payload_of_seq.emplace(std::stol(line.substr(seq_at + 4)), v);
+    if (!inserted && it->second != v) ++t.seq_conflicts;
+  }
+  return t;
+}
+
+// A persistent QoS 1 subscriber to up/# on `upstream`, writing to `out_file`; returned
+// once it saw a probe.
+inline Process start_upstream_verifier(Broker& upstream, const std::string& out_file) {
+  Process verifier(with_broker(upstream, {"mosquitto_sub", "-V", "mqttv5", "-q", "1", "-c", "-i", "verifier", "-x", "86400",
+                                          "-t", "up/#", "-F", "%P|%p"}),
+                   Redirects{.stdout_file = out_file});
+  for (int i = 0; i < 500; ++i) {
+    publish(upstream, "up/probe", "probe", 1);
+    if (read_file(out_file).find("probe") != std::string::npos) return verifier;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ADD_FAILURE() << "the upstream verifier never subscribed";
+  return verifier;
+}
+
+// Tallies the verifier's file every 200 ms until done(tally) or the timeout; returns the
+// last tally.
+template <typename Done>
+Tally wait_for_tally(const std::string& file, Done done, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  Tally t = tally_of(read_file(file));
+  while (!done(t) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    t = tally_of(read_file(file));
+  }
+  return t;
+}
 
 class Rig {
  public:
@@ -108,38 +162,9 @@ class Rig {
   }
   int starts() const { return m_starts; }
 
-  // A persistent QoS 1 subscriber on the upstream broker, ready once it saw a probe.
-  void start_verifier() {
-    m_verifier = Process(with_broker(m_upstream, {"mosquitto_sub", "-V", "mqttv5", "-q", "1", "-c", "-i", "verifier",
-                                                  "-x", "86400", "-t", "up/#", "-F", "%P|%p"}),
-                         Redirects{.stdout_file = m_dir.file("upstream.txt")});
-    for (int i = 0; i < 500; ++i) {
-      publish(m_upstream, "up/probe", "probe", 1);
-      if (read_file(m_dir.file("upstream.txt")).find("probe") != std::string::npos) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    FAIL() << "the upstream verifier never subscribed";
-  }
+  void start_verifier() { m_verifier = start_upstream_verifier(m_upstream, m_dir.file("upstream.txt")); }
 
-  Tally tally() const {
-    Tally t;
-    std::istringstream in(read_file(m_dir.file("upstream.txt")));
-    for (std::string line; std::getline(in, line);) {  // "gw:ID seq:N|payload"
-      const std::size_t bar = line.find('|');
-      // probes of the test's own, and the daemon's canary probes, are not sensor numbers
-      if (bar == std::string::npos || bar + 1 >= line.size() || !std::isdigit(static_cast<unsigned char>(line[bar + 1]))) {
-        continue;
-      }
-      long v = std::stol(line.substr(bar + 1));
-      t.order.push_back(v);
-      t.unique.insert(v);
-      const std::size_t seq_at = line.find("seq:");
-      if (seq_at == std::string::npos || seq_at > bar) continue;
-      auto [it, inserted] = t.payload_of_seq.emplace(std::stol(line.substr(seq_at + 4)), v);
-      if (!inserted && it->second != v) ++t.seq_conflicts;
-    }
-    return t;
-  }
+  Tally tally() const { return tally_of(read_file(m_dir.file("upstream.txt"))); }
 
   // Waits until the verifier holds every number below `count`; returns the tally.
   Tally wait_for_all(long count, std::chrono::seconds timeout) {
@@ -151,13 +176,7 @@ class Rig {
   }
   template <typename Done>
   Tally wait_until(Done done, std::chrono::seconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    Tally t = tally();
-    while (!done(t) && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      t = tally();
-    }
-    return t;
+    return wait_for_tally(m_dir.file("upstream.txt"), done, timeout);
   }
 
   // Sensors: "0".."count-1" on sensors/stream at about `rate` messages/s (0: flat out).
