@@ -11,6 +11,8 @@
 #include <fstream>
 #include <thread>
 
+#include "support/broker.hpp"
+
 namespace edgegw::test {
 namespace {
 
@@ -60,14 +62,13 @@ BoardVm::BoardVm(const std::string& image_dir, const std::vector<std::pair<std::
   // Ports without a host side still get a bridge to a closed port: the guest sees refusals.
   bridge("upstream", "--connect", m_ports.upstream ? m_ports.upstream : 9);
   bridge("local", "--connect", m_ports.local ? m_ports.local : 9);
-  if (m_ports.sensor) bridge("sensor", "--listen", m_ports.sensor);
-  for (const char* name : {"upstream", "local"}) {
+  // Every port exists in every boot: edgegw's unit starts after the guest's bridges, and a
+  // bridge waits 90 s for a port that is not there.
+  bridge("sensor", "--listen", m_ports.sensor ? m_ports.sensor : free_port());
+  for (const char* name : {"upstream", "local", "sensor"}) {
     for (int i = 0; i < 500 && !exists(m_dir.file(std::string(name) + ".sock")); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-  }
-  for (int i = 0; m_ports.sensor && i < 500 && !exists(m_dir.file("sensor.sock")); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   m_ctl_listener = listen_unix(m_dir.file("ctl.sock"));
 }
@@ -103,9 +104,7 @@ void BoardVm::start() {
       "-append", "console=ttyAMA0 root=/dev/vda rw quiet",
       "-drive", "if=none,id=hd,file=" + m_disk + ",format=raw,cache=writeback", "-device", "virtio-blk-pci,drive=hd",
       "-nic", "none", "-device", "virtio-serial-pci"};
-  std::vector<std::string> ports = {"ctl", "upstream", "local"};
-  if (m_ports.sensor) ports.push_back("sensor");
-  for (const std::string& p : ports) {
+  for (const std::string p : {"ctl", "upstream", "local", "sensor"}) {
     argv.insert(argv.end(), {"-chardev", "socket,id=" + p + ",path=" + m_dir.file(p + ".sock"), "-device",
                              "virtserialport,chardev=" + p + ",name=" + p});
   }

@@ -21,9 +21,9 @@
 namespace edgegw::test {
 
 struct BoardPorts {
-  std::uint16_t upstream = 0;  // host ports; 0: none
+  std::uint16_t upstream = 0;  // host ports; 0: a closed port (the guest's connections are refused)
   std::uint16_t local = 0;
-  std::uint16_t sensor = 0;  // the host listens here for the guest's broker
+  std::uint16_t sensor = 0;  // the host listens here for the guest's broker; 0: a free port
 };
 
 class BoardVm {

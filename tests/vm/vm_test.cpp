@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -65,7 +66,7 @@ void install(BoardVm& vm) {
   std::string out = vm.sh("dpkg -i /vm/edgegw.deb", &rc, 300s);
   ASSERT_EQ(rc, 0) << out;
   out = vm.sh("install -m 0640 -o root -g edgegw /vm/edgegw.toml /etc/edgegw/edgegw.toml && "
-              "edgegw check-config --config /etc/edgegw/edgegw.toml", &rc);
+              "edgegw check-config --config /etc/edgegw/edgegw.toml && sync", &rc);
   ASSERT_EQ(rc, 0) << out;
 }
 
@@ -73,6 +74,15 @@ void install(BoardVm& vm) {
 bool wait_subscribed(BoardVm& vm, std::chrono::seconds timeout) {
   return vm.wait_until("systemctl is-active --quiet edgegw && journalctl -u edgegw -b -o cat | grep -q 'ingest: subscribed'",
                        timeout);
+}
+
+// Progress lines go out at once: a run takes minutes.
+__attribute__((format(printf, 1, 2))) void say(const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  std::vprintf(format, args);
+  va_end(args);
+  std::fflush(stdout);
 }
 
 double median(std::vector<double> v) {
@@ -92,7 +102,7 @@ TEST(BoardService, PackageInstallsBootsForwardsAndTheWatchdogRestartsAStoppedDae
              BoardPorts{.upstream = upstream.port(), .sensor = sensor_port});
   std::string why;
   ASSERT_TRUE(vm.boot(300s, &why)) << why;
-  std::printf("first boot: control channel up %.1f s after QEMU started\n", vm.since_start());
+  say("first boot: control channel up %.1f s after QEMU started\n", vm.since_start());
   install(vm);
 
   // Boot again: systemd starts mosquitto and edgegw on its own.
@@ -100,13 +110,13 @@ TEST(BoardService, PackageInstallsBootsForwardsAndTheWatchdogRestartsAStoppedDae
   const auto reboot_at = Clock::now();
   ASSERT_TRUE(vm.wait_ready(300s, &why)) << why;
   ASSERT_TRUE(wait_subscribed(vm, 120s)) << journal(vm);
-  std::printf("reboot: edgegw READY and subscribed %.1f s after `systemctl reboot`\n",
+  say("reboot: edgegw READY and subscribed %.1f s after `systemctl reboot`\n",
               std::chrono::duration<double>(Clock::now() - reboot_at).count());
   int rc = -1;
   std::string active = vm.sh("systemctl is-active mosquitto edgegw", &rc);
   EXPECT_EQ(rc, 0) << active;
   std::string show = vm.sh("systemctl show -p Type,User,WatchdogUSec,RestartUSec,NRestarts,MainPID edgegw");
-  std::printf("%s\n", show.c_str());
+  say("%s\n", show.c_str());
   EXPECT_EQ(prop(show, "Type"), "notify");
   EXPECT_EQ(prop(show, "User"), "edgegw");
 
@@ -130,7 +140,7 @@ TEST(BoardService, PackageInstallsBootsForwardsAndTheWatchdogRestartsAStoppedDae
   const double ready = std::atof(prop(show, "ActiveEnterTimestampMonotonic").c_str()) / 1e6 - stop_s;
   const double watchdog_s = std::atof(prop(vm.sh("systemctl show -p WatchdogUSec edgegw"), "WatchdogUSec").c_str());
   const double restart_sec = std::atof(prop(vm.sh("systemctl show -p RestartUSec edgegw"), "RestartUSec").c_str());
-  std::printf("watchdog: SIGSTOP at %.2f s; new process started %.2f s later, READY %.2f s later "
+  say("watchdog: SIGSTOP at %.2f s; new process started %.2f s later, READY %.2f s later "
               "(WatchdogSec %.0f s + RestartSec %.0f s); NRestarts=%s\n",
               stop_s, restarted, ready, watchdog_s, restart_sec, prop(show, "NRestarts").c_str());
   const std::string log = journal(vm);
@@ -144,7 +154,7 @@ TEST(BoardService, PackageInstallsBootsForwardsAndTheWatchdogRestartsAStoppedDae
   // Forwarding resumes, nothing lost.
   EXPECT_EQ(sensor.wait(120s), 0);
   t = wait_for_tally(upstream_file, [](const Tally& x) { return x.missing(k_count) == 0; }, 180s);
-  std::printf("forwarded: %zu of %ld unique, %ld duplicates, %ld malformed\n", t.unique.size(), k_count, t.duplicates(),
+  say("forwarded: %zu of %ld unique, %ld duplicates, %ld malformed\n", t.unique.size(), k_count, t.duplicates(),
               t.malformed);
   EXPECT_EQ(t.missing(k_count), 0) << journal(vm);
   EXPECT_EQ(t.malformed, 0);
@@ -183,7 +193,7 @@ CutResult power_cut_run(int cuts, long count, int rate, const std::string& edgeg
   install(vm);
   int rc = -1;
   if (!edgegw.empty()) {
-    std::string out = vm.sh("install -m 0755 /vm/edgegw-test /usr/bin/edgegw && edgegw --version", &rc);
+    std::string out = vm.sh("install -m 0755 /vm/edgegw-test /usr/bin/edgegw && sync && edgegw --version", &rc);
     EXPECT_EQ(rc, 0) << out;
   }
   std::string out = vm.sh("systemctl start edgegw", &rc);
@@ -193,7 +203,7 @@ CutResult power_cut_run(int cuts, long count, int rate, const std::string& edgeg
 
   Process sensor = publish_stream(local, "sensors/stream", count, rate, 1);
   const unsigned seed = static_cast<unsigned>(std::random_device{}());
-  std::printf("power cuts: seed %u\n", seed);
+  say("power cuts: seed %u\n", seed);
   std::mt19937 rng(seed);
   auto uniform = [&](double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); };
   bool upstream_down = false;
@@ -207,7 +217,7 @@ CutResult power_cut_run(int cuts, long count, int rate, const std::string& edgeg
         EXPECT_TRUE(vm.boot(300s, &why)) << why;
         EXPECT_TRUE(wait_subscribed(vm, 120s)) << "after cut " << r.cuts << ", the spool did not open:\n" << journal(vm);
         r.ready_s.push_back(vm.since_start());
-        std::printf("cut %d: booted, edgegw subscribed after %.1f s; %s\n", r.cuts, vm.since_start(),
+        say("cut %d: booted, edgegw subscribed after %.1f s; %s\n", r.cuts, vm.since_start(),
                     trim(vm.sh("journalctl -u edgegw -b -o cat | grep -E '^spool: (recovered|.*recovery took)' | "
                                "tr '\\n' ' '")).c_str());
       }
@@ -239,7 +249,7 @@ CutResult power_cut_run(int cuts, long count, int rate, const std::string& edgeg
       },
       600s);
   const std::string status = vm.sh("edgegw status");
-  std::printf("power cuts: %d (%d while booting); %ld published, %ld lost, %ld duplicates, %ld malformed, "
+  say("power cuts: %d (%d while booting); %ld published, %ld lost, %ld duplicates, %ld malformed, "
               "%ld seq conflicts; READY after boot: median %.1f s, max %.1f s\nedgegw status:\n%s\n",
               r.cuts, r.cuts_while_booting, count, r.tally.missing(count), r.tally.duplicates(), r.tally.malformed,
               r.tally.seq_conflicts, median(r.ready_s), r.ready_s.empty() ? 0.0 : *std::max_element(r.ready_s.begin(), r.ready_s.end()),
