@@ -59,8 +59,9 @@ inline Tally tally_of(const std::string& text) {
     if (bar == std::string::npos || bar + 1 >= line.size() || !std::isdigit(static_cast<unsigned char>(line[bar + 1]))) {
       continue;
     }
-    if (line.find_first_not_of("0123456789", bar + 1) != std::string::npos) {
-      ++t.malformed;  // a sensor number with something else in it: a damaged message
+    // "N", or "N padding": anything else after the digits is a damaged message
+    if (std::size_t end = line.find_first_not_of("0123456789", bar + 1); end != std::string::npos && line[end] != ' ') {
+      ++t.malformed;
       continue;
     }
     long v = std::stol(line.substr(bar + 1));

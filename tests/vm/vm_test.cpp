@@ -248,7 +248,8 @@ CutResult power_cut_run(int cuts, long count, int rate, const std::string& edgeg
         return t.missing(count) == 0 || Clock::now() - last_change > 20s;
       },
       600s);
-  const std::string status = vm.sh("edgegw status");
+  const std::string status = vm.sh("edgegw status; systemctl show -p NRestarts edgegw; "
+                                   "journalctl -u edgegw -b -o short-monotonic | grep -E 'systemd|stopp|error' | tail -n 20");
   say("power cuts: %d (%d while booting); %ld published, %ld lost, %ld duplicates, %ld malformed, "
               "%ld seq conflicts; READY after boot: median %.1f s, max %.1f s\nedgegw status:\n%s\n",
               r.cuts, r.cuts_while_booting, count, r.tally.missing(count), r.tally.duplicates(), r.tally.malformed,
