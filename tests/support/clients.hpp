@@ -50,18 +50,21 @@ inline Process publish_lines(const Broker& b, const TempDir& dir, const std::str
 // Starts publishing "first".."first+count-1" on `topic` at about `rate` messages/s (0:
 // flat out), in order, through one mosquitto_pub -l connection. bash, for pipefail: the
 // exit code is mosquitto_pub's.
+// `burst` messages go out together, then a pause.
 inline Process publish_stream_to(const std::vector<std::string>& client_args, const std::string& topic, long count, int rate,
-                                 int qos, long first = 0) {
+                                 int qos, long first = 0, int burst = 20) {
   std::string awk = "awk -v f=" + std::to_string(first) + " -v n=" + std::to_string(count) + " -v r=" + std::to_string(rate) +
+                    " -v b=" + std::to_string(burst) +
                     " 'BEGIN { for (i = 0; i < n; i++) { print f + i; fflush(); "
-                    "if (r > 0 && i % 20 == 19) system(\"sleep \" 20 / r) } }'";
+                    "if (r > 0 && i % b == b - 1) system(\"sleep \" b / r) } }'";
   std::string pub;
   for (const std::string& a : client_args) pub += a + " ";
   return Process({"bash", "-c", "set -o pipefail; " + awk + " | mosquitto_pub " + pub + "-t " + topic + " -q " +
                                     std::to_string(qos) + " -l"});
 }
-inline Process publish_stream(const Broker& b, const std::string& topic, long count, int rate, int qos, long first = 0) {
-  return publish_stream_to(b.client_args(), topic, count, rate, qos, first);
+inline Process publish_stream(const Broker& b, const std::string& topic, long count, int rate, int qos, long first = 0,
+                              int burst = 20) {
+  return publish_stream_to(b.client_args(), topic, count, rate, qos, first, burst);
 }
 
 }  // namespace edgegw::test

@@ -116,8 +116,8 @@ void BoardVm::start() {
 bool BoardVm::wait_ready(std::chrono::seconds timeout, std::string* why) {
   std::string ignored;
   if (read_until("@@ready\n", Clock::now() + timeout, &ignored)) return true;
-  *why = "the board's control channel did not come up within " + std::to_string(timeout.count()) + " s; console:\n" +
-         console_tail();
+  *why = "the board's control channel did not come up within " + std::to_string(timeout.count()) + " s; QEMU said:\n" +
+         read_file(m_dir.file("qemu-" + std::to_string(m_boots) + ".log")) + "\nconsole:\n" + console_tail();
   return false;
 }
 
@@ -146,11 +146,10 @@ bool BoardVm::read_until(const std::string& marker, Clock::time_point deadline, 
 
 void BoardVm::send(const std::string& command) { write_line("0 " + command); }
 
+// A board that is down gets nothing; sh() then answers rc -1 and the caller says what failed.
 void BoardVm::write_line(const std::string& text) {
   const std::string line = text + "\n";
-  if (m_ctl < 0 || ::send(m_ctl, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
-    ADD_FAILURE() << "cannot send to the board: " << text;
-  }
+  if (m_ctl >= 0) ::send(m_ctl, line.data(), line.size(), MSG_NOSIGNAL);
 }
 
 std::string BoardVm::sh(const std::string& command, int* rc, std::chrono::seconds timeout) {

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -69,7 +70,7 @@ class Bridge {
     send('R', 0, nullptr, 0);
     std::vector<std::uint8_t> in;
     std::uint8_t buf[k_max_payload];
-    for (;;) {
+    while (!m_link_failed) {
       pollfd fds[3] = {{m_link, POLLIN, 0}, {listener, POLLIN, 0}, {m_tcp, POLLIN, 0}};
       if (::poll(fds, 3, -1) < 0) {
         if (errno == EINTR) continue;
@@ -108,6 +109,8 @@ class Bridge {
         }
       }
     }
+    close_tcp(false);
+    return false;
   }
 
  private:
@@ -160,7 +163,8 @@ class Bridge {
     frame[2] = static_cast<std::uint8_t>(len >> 8);
     frame[3] = static_cast<std::uint8_t>(len);
     if (len) std::memcpy(frame + 4, payload, len);
-    if (!write_all(m_link, frame, 4 + len)) die("writing the link");
+    // A power cut ends the host's link in the middle of anything: the run ends, no more.
+    if (!m_link_failed && !write_all(m_link, frame, 4 + len)) m_link_failed = true;
   }
 
   int m_link;
@@ -168,6 +172,7 @@ class Bridge {
   sockaddr_in m_address;
   int m_tcp = -1;
   std::uint8_t m_id = 0;
+  bool m_link_failed = false;
 };
 
 int listen_tcp(const sockaddr_in& a) {
@@ -197,6 +202,7 @@ int listen_unix(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // a peer gone (QEMU killed, broker stopped) is an error return, not death
   std::string device, accept_link, listen_at, connect_to;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
