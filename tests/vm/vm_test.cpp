@@ -277,8 +277,8 @@ TEST(BoardPowerCut, EveryMessageArrivesAcrossTwelvePowerCuts) {
 // The same run against a build that acknowledges before the fsync must lose messages:
 // this is what shows that the test above can fail.
 TEST(BoardPowerCut, AnEdgegwThatAcknowledgesBeforeFsyncLosesMessages) {
-  CutResult r = power_cut_run(4, 3000, 40, bin("edgegw-ack-before-fsync"));
-  EXPECT_GE(r.cuts, 4);
+  CutResult r = power_cut_run(6, 3000, 40, bin("edgegw-ack-before-fsync"));
+  EXPECT_GE(r.cuts, 6);
   EXPECT_GT(r.tally.missing(r.count), 0) << "the acknowledge-before-fsync build lost nothing: the power-cut test would "
                                             "not catch it";
 }

@@ -72,6 +72,7 @@ class Bridge {
     std::uint8_t buf[k_max_payload];
     while (!m_link_failed) {
       pollfd fds[3] = {{m_link, POLLIN, 0}, {listener, POLLIN, 0}, {m_tcp, POLLIN, 0}};
+      const unsigned polled = m_adopted;  // frames handled below may replace the connection
       if (::poll(fds, 3, -1) < 0) {
         if (errno == EINTR) continue;
         return false;
@@ -100,7 +101,7 @@ class Bridge {
           send('O', m_id, nullptr, 0);
         }
       }
-      if (m_tcp >= 0 && fds[2].revents) {
+      if (m_tcp >= 0 && m_adopted == polled && fds[2].revents) {
         ssize_t n = ::read(m_tcp, buf, sizeof buf);
         if (n > 0) {
           send('D', m_id, buf, static_cast<std::size_t>(n));
@@ -147,6 +148,7 @@ class Bridge {
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     m_tcp = fd;
     m_id = id;
+    ++m_adopted;
   }
 
   void close_tcp(bool tell) {
@@ -172,6 +174,7 @@ class Bridge {
   sockaddr_in m_address;
   int m_tcp = -1;
   std::uint8_t m_id = 0;
+  unsigned m_adopted = 0;  // connections taken on so far
   bool m_link_failed = false;
 };
 
