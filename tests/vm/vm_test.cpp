@@ -33,8 +33,8 @@ std::string the_deb() {
 
 std::string bin(const std::string& name) { return std::string(EDGEGW_BIN_DIR) + "/" + name; }
 
-// The board's configuration. Commits every 100 ms: at any moment, some received messages
-// are waiting for their fsync, and the cuts land among them.
+// The board's configuration. Commits every 250 ms: at any moment, several received
+// messages are waiting for their fsync, and the cuts land among them.
 std::string board_config(const TempDir& dir, int ingest_port) {
   return dir.write("edgegw.toml", "[gateway]\nid = \"board\"\nstate_dir = \"/var/lib/edgegw\"\n"
                                   "[ingest]\nurl = \"mqtt://127.0.0.1:" + std::to_string(ingest_port) +
@@ -42,7 +42,7 @@ std::string board_config(const TempDir& dir, int ingest_port) {
                                       "[uplink]\nurl = \"mqtt://127.0.0.1:11883\"\ntopic_prefix = \"up/\"\n"
                                       "keepalive = \"5s\"\nmax_inflight = 32\n"
                                       "[pool]\nslots = 512\nslot_bytes = 1024\n"
-                                      "[spool]\nmax_bytes = \"16MiB\"\nsync = \"batch\"\nbatch_max_delay = \"100ms\"\n");
+                                      "[spool]\nmax_bytes = \"16MiB\"\nsync = \"batch\"\nbatch_max_delay = \"250ms\"\n");
 }
 
 // "Key=value" from `systemctl show` output.
