@@ -353,8 +353,9 @@ TEST(Gateway, FullSpoolWithDropOldestCountsWhatItDropped) {
   Rig rig(small_spool("drop-oldest"));
   overfill_spool(rig);  // every message is taken in, the oldest segments make room
   rig.upstream().start();
-  // Delivery is done once nothing new has arrived for 3 s.
-  Tally t = rig.tally();
+  // Delivery is done once the newest message is there and nothing new has arrived for 3 s
+  // (under emulation the uplink's reconnect can take longer than 3 s to start delivering).
+  Tally t = rig.wait_until([](const Tally& x) { return x.unique.count(k_full_count - 1) > 0; }, 120s);
   for (auto quiet_since = Clock::now(); seconds_since(quiet_since) < 3;) {
     std::this_thread::sleep_for(200ms);
     Tally now = rig.tally();
