@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <fstream>
 #include <thread>
 
 #include "support/broker.hpp"
@@ -43,7 +42,7 @@ bool exists(const std::string& path) {
 
 BoardVm::BoardVm(const std::string& image_dir, const std::vector<std::pair<std::string, std::string>>& files,
                  BoardPorts ports)
-    : m_image(image_dir), m_disk(m_dir.file("disk.ext4")), m_ports(ports) {
+    : m_image(image_dir), m_disk(m_dir.file("disk.ext4")) {
   std::string out;
   EXPECT_EQ(run({"cp", "--sparse=always", m_image + "/base.ext4", m_disk}, &out), 0) << out;
   std::string commands = "cd /vm\n";
@@ -60,11 +59,11 @@ BoardVm::BoardVm(const std::string& image_dir, const std::vector<std::pair<std::
     m_vports.emplace_back(argv, Redirects{.stderr_file = m_dir.file("vport-" + name + ".log")});
   };
   // Ports without a host side still get a bridge to a closed port: the guest sees refusals.
-  bridge("upstream", "--connect", m_ports.upstream ? m_ports.upstream : 9);
-  bridge("local", "--connect", m_ports.local ? m_ports.local : 9);
+  bridge("upstream", "--connect", ports.upstream ? ports.upstream : 9);
+  bridge("local", "--connect", ports.local ? ports.local : 9);
   // Every port exists in every boot: edgegw's unit starts after the guest's bridges, and a
   // bridge waits 90 s for a port that is not there.
-  bridge("sensor", "--listen", m_ports.sensor ? m_ports.sensor : free_port());
+  bridge("sensor", "--listen", ports.sensor ? ports.sensor : free_port());
   for (const char* name : {"upstream", "local", "sensor"}) {
     for (int i = 0; i < 500 && !exists(m_dir.file(std::string(name) + ".sock")); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -84,7 +83,7 @@ bool BoardVm::boot(std::chrono::seconds timeout, std::string* why) {
   const auto deadline = m_started + timeout;
   pollfd p{m_ctl_listener, POLLIN, 0};
   if (::poll(&p, 1, remaining_ms(deadline)) != 1 || (m_ctl = ::accept4(m_ctl_listener, nullptr, nullptr, SOCK_CLOEXEC)) < 0) {
-    *why = "QEMU never connected its control port: " + read_file(m_dir.file("qemu-" + std::to_string(m_boots) + ".log"));
+    *why = "QEMU never connected its control port: " + read_file(qemu_log());
     return false;
   }
   return wait_ready(std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now()), why);
@@ -109,15 +108,14 @@ void BoardVm::start() {
                              "virtserialport,chardev=" + p + ",name=" + p});
   }
   m_started = Clock::now();
-  const std::string log = m_dir.file("qemu-" + std::to_string(m_boots) + ".log");
-  m_qemu = Process(argv, Redirects{.stdout_file = log, .stderr_file = log});
+  m_qemu = Process(argv, Redirects{.stdout_file = qemu_log(), .stderr_file = qemu_log()});
 }
 
 bool BoardVm::wait_ready(std::chrono::seconds timeout, std::string* why) {
   std::string ignored;
   if (read_until("@@ready\n", Clock::now() + timeout, &ignored)) return true;
   *why = "the board's control channel did not come up within " + std::to_string(timeout.count()) + " s; QEMU said:\n" +
-         read_file(m_dir.file("qemu-" + std::to_string(m_boots) + ".log")) + "\nconsole:\n" + console_tail();
+         read_file(qemu_log()) + "\nconsole:\n" + console_tail();
   return false;
 }
 
@@ -182,6 +180,8 @@ bool BoardVm::wait_until(const std::string& command, std::chrono::seconds timeou
 }
 
 double BoardVm::since_start() const { return std::chrono::duration<double>(Clock::now() - m_started).count(); }
+
+std::string BoardVm::qemu_log() const { return m_dir.file("qemu-" + std::to_string(m_boots) + ".log"); }
 
 std::string BoardVm::console_tail(std::size_t bytes) const {
   std::string all = read_file(m_dir.file("console-" + std::to_string(m_boots) + ".log"));

@@ -35,7 +35,7 @@ class BoardVm {
   BoardVm& operator=(const BoardVm&) = delete;
 
   // Starts QEMU and waits until the guest's control channel is up (multi-user reached far
-  // enough). Returns false, with the console's tail in *why, if it does not come up.
+  // enough). Returns false, with QEMU's words and the console's tail in *why, if it does not.
   bool boot(std::chrono::seconds timeout, std::string* why);
   // Starts QEMU only (for a power cut during boot).
   void start();
@@ -43,7 +43,6 @@ class BoardVm {
   bool wait_ready(std::chrono::seconds timeout, std::string* why);
   // The power cut: SIGKILL to QEMU.
   void power_cut();
-  bool running() { return m_qemu.running(); }
 
   // Runs a one-line bash command in the guest; returns its output, rc in *rc (-1: no
   // answer within the timeout).
@@ -55,17 +54,15 @@ class BoardVm {
   // Seconds since QEMU was started (the last boot()).
   double since_start() const;
 
-  std::string console_tail(std::size_t bytes = 6000) const;
-  const TempDir& dir() const { return m_dir; }
-
  private:
+  std::string qemu_log() const;  // this boot's
+  std::string console_tail(std::size_t bytes = 6000) const;
   void write_line(const std::string& text);
   bool read_until(const std::string& marker, std::chrono::steady_clock::time_point deadline, std::string* out);
 
   TempDir m_dir;
   std::string m_image;
   std::string m_disk;
-  BoardPorts m_ports;
   std::vector<Process> m_vports;
   Process m_qemu;
   int m_ctl_listener = -1;

@@ -111,14 +111,14 @@ TEST(BoardService, PackageInstallsBootsForwardsAndTheWatchdogRestartsAStoppedDae
   ASSERT_TRUE(vm.wait_ready(300s, &why)) << why;
   ASSERT_TRUE(wait_subscribed(vm, 120s)) << journal(vm);
   say("reboot: edgegw READY and subscribed %.1f s after `systemctl reboot`\n",
-              std::chrono::duration<double>(Clock::now() - reboot_at).count());
+      std::chrono::duration<double>(Clock::now() - reboot_at).count());
   int rc = -1;
   std::string active = vm.sh("systemctl is-active mosquitto edgegw", &rc);
   EXPECT_EQ(rc, 0) << active;
-  std::string show = vm.sh("systemctl show -p Type,User,WatchdogUSec,RestartUSec,NRestarts,MainPID edgegw");
-  say("%s\n", show.c_str());
-  EXPECT_EQ(prop(show, "Type"), "notify");
-  EXPECT_EQ(prop(show, "User"), "edgegw");
+  const std::string unit = vm.sh("systemctl show -p Type,User,WatchdogUSec,RestartUSec,NRestarts,MainPID edgegw");
+  say("%s\n", unit.c_str());
+  EXPECT_EQ(prop(unit, "Type"), "notify");
+  EXPECT_EQ(prop(unit, "User"), "edgegw");
 
   // A sensor on the board's broker (reached from the host over the sensor port).
   constexpr long k_count = 3000;
@@ -127,22 +127,23 @@ TEST(BoardService, PackageInstallsBootsForwardsAndTheWatchdogRestartsAStoppedDae
   ASSERT_GE(t.unique.size(), 300u) << journal(vm);
 
   // Freeze the daemon: no more watchdog keep-alives, so systemd kills and restarts it.
-  const std::string pid = prop(show, "MainPID");
+  const std::string pid = prop(unit, "MainPID");
   std::string stopped_at = trim(vm.sh("kill -STOP " + pid + " && cut -d' ' -f1 /proc/uptime", &rc));
   ASSERT_EQ(rc, 0) << stopped_at;
   ASSERT_TRUE(vm.wait_until("[ \"$(systemctl show -p MainPID --value edgegw)\" != " + pid +
                                 " ] && systemctl is-active --quiet edgegw",
                             120s))
       << journal(vm);
-  show = vm.sh("systemctl show -p NRestarts,ExecMainStartTimestampMonotonic,ActiveEnterTimestampMonotonic edgegw");
+  const std::string show =
+      vm.sh("systemctl show -p NRestarts,ExecMainStartTimestampMonotonic,ActiveEnterTimestampMonotonic edgegw");
   const double stop_s = std::atof(stopped_at.c_str());
   const double restarted = std::atof(prop(show, "ExecMainStartTimestampMonotonic").c_str()) / 1e6 - stop_s;
   const double ready = std::atof(prop(show, "ActiveEnterTimestampMonotonic").c_str()) / 1e6 - stop_s;
-  const double watchdog_s = std::atof(prop(vm.sh("systemctl show -p WatchdogUSec edgegw"), "WatchdogUSec").c_str());
-  const double restart_sec = std::atof(prop(vm.sh("systemctl show -p RestartUSec edgegw"), "RestartUSec").c_str());
+  const double watchdog_s = std::atof(prop(unit, "WatchdogUSec").c_str());  // "10s"
+  const double restart_sec = std::atof(prop(unit, "RestartUSec").c_str());
   say("watchdog: SIGSTOP at %.2f s; new process started %.2f s later, READY %.2f s later "
-              "(WatchdogSec %.0f s + RestartSec %.0f s); NRestarts=%s\n",
-              stop_s, restarted, ready, watchdog_s, restart_sec, prop(show, "NRestarts").c_str());
+      "(WatchdogSec %.0f s + RestartSec %.0f s); NRestarts=%s\n",
+      stop_s, restarted, ready, watchdog_s, restart_sec, prop(show, "NRestarts").c_str());
   const std::string log = journal(vm);
   EXPECT_NE(log.find("Watchdog timeout"), std::string::npos) << log;
   EXPECT_EQ(prop(show, "NRestarts"), "1") << log;
@@ -155,7 +156,7 @@ TEST(BoardService, PackageInstallsBootsForwardsAndTheWatchdogRestartsAStoppedDae
   EXPECT_EQ(sensor.wait(120s), 0);
   t = wait_for_tally(upstream_file, [](const Tally& x) { return x.missing(k_count) == 0; }, 180s);
   say("forwarded: %zu of %ld unique, %ld duplicates, %ld malformed\n", t.unique.size(), k_count, t.duplicates(),
-              t.malformed);
+      t.malformed);
   EXPECT_EQ(t.missing(k_count), 0) << journal(vm);
   EXPECT_EQ(t.malformed, 0);
   EXPECT_EQ(t.seq_conflicts, 0);
@@ -226,8 +227,8 @@ CutResult power_cut_run(int cuts, long count, int rate, const std::string& edgeg
         }
         r.ready_s.push_back(vm.since_start());
         say("cut %d: booted, edgegw subscribed after %.1f s; %s\n", r.cuts, vm.since_start(),
-                    trim(vm.sh("journalctl -u edgegw -b -o cat | grep -E '^spool: (recovered|.*recovery took)' | "
-                               "tr '\\n' ' '")).c_str());
+            trim(vm.sh("journalctl -u edgegw -b -o cat | grep -E '^spool: (recovered|.*recovery took)' | "
+                      "tr '\\n' ' '")).c_str());
       }
       std::this_thread::sleep_for(std::chrono::duration<double>(uniform(0.5, 6.0)));
     }
@@ -259,10 +260,10 @@ CutResult power_cut_run(int cuts, long count, int rate, const std::string& edgeg
   const std::string status = vm.sh("edgegw status; systemctl show -p NRestarts edgegw; "
                                    "journalctl -u edgegw -b -o short-monotonic | grep -E 'systemd|stopp|error' | tail -n 20");
   say("power cuts: %d (%d while booting); %ld published, %ld lost, %ld duplicates, %ld malformed, "
-              "%ld seq conflicts; READY after boot: median %.1f s, max %.1f s\nedgegw status:\n%s\n",
-              r.cuts, r.cuts_while_booting, count, r.tally.missing(count), r.tally.duplicates(), r.tally.malformed,
-              r.tally.seq_conflicts, median(r.ready_s), r.ready_s.empty() ? 0.0 : *std::max_element(r.ready_s.begin(), r.ready_s.end()),
-              status.c_str());
+      "%ld seq conflicts; READY after boot: median %.1f s, max %.1f s\nedgegw status:\n%s\n",
+      r.cuts, r.cuts_while_booting, count, r.tally.missing(count), r.tally.duplicates(), r.tally.malformed,
+      r.tally.seq_conflicts, median(r.ready_s), r.ready_s.empty() ? 0.0 : *std::max_element(r.ready_s.begin(), r.ready_s.end()),
+      status.c_str());
   return r;
 }
 
