@@ -16,6 +16,12 @@
 #include "gateway/service.hpp"
 #include "observe/control.hpp"
 #include "util/log.hpp"
+#ifdef EDGEGW_TEST_DISK
+#include <cstdlib>
+#include <memory>
+
+#include "spool/test_disk.hpp"
+#endif
 
 namespace {
 
@@ -62,6 +68,7 @@ int check_config(const std::string& path) {
   auto cfg = edgegw::config::load(path, errors);
   for (const std::string& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
   if (!cfg) return 1;
+  for (const std::string& w : cfg->warnings) std::fprintf(stderr, "%s\n", w.c_str());
   std::printf("%s: valid (gateway %s, ingest %s, uplink %s, pool %u x %u bytes)\n", path.c_str(),
               cfg->gateway.id.c_str(), cfg->ingest.url.text.c_str(), cfg->uplink.url.text.c_str(), cfg->pool.slots,
               cfg->pool.slot_bytes);
@@ -89,8 +96,25 @@ int run(const std::string& path) {
   for (const std::string& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
   if (!cfg) return 1;
   edgegw::util::set_log_level(cfg->gateway.log_level);
+  for (const std::string& w : cfg->warnings) EGW_LOG(warning, "%s", w.c_str());
   edgegw::event::Loop loop;
+#ifdef EDGEGW_TEST_DISK
+  // The test-only build edgegw-test-disk (src/CMakeLists.txt): the spool's disk slowed
+  // or stalled as $EDGEGW_TEST_DISK says (spool/test_disk.hpp).
+  std::unique_ptr<edgegw::spool::TestDisk> disk;
+  if (const char* spec = std::getenv("EDGEGW_TEST_DISK")) {
+    std::string why;
+    disk = edgegw::spool::TestDisk::parse(spec, why);
+    if (!disk) {
+      std::fprintf(stderr, "edgegw: EDGEGW_TEST_DISK: %s\n", why.c_str());
+      return 1;
+    }
+    EGW_LOG(warning, "test build: the spool's disk is %s", spec);
+  }
+  edgegw::gateway::Gateway gw(loop, *cfg, disk.get());
+#else
   edgegw::gateway::Gateway gw(loop, *cfg);
+#endif
   edgegw::gateway::Service service(loop, *cfg, gw);
   Stopper stopper(gw, service);
   edgegw::event::SignalWatcher signals(loop, stopper);

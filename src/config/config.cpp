@@ -22,9 +22,12 @@ class Checker {
   Checker(const std::string& source, std::vector<std::string>& errors) : m_source(source), m_errors(errors) {}
 
   void error(const toml::source_region& where, std::string_view key, std::string_view reason) {
+    m_errors.push_back(located(where, key, reason));
+  }
+  std::string located(const toml::source_region& where, std::string_view key, std::string_view reason) const {
     std::ostringstream out;
     out << m_source << ':' << where.begin.line << ": " << key << ": " << reason;
-    m_errors.push_back(out.str());
+    return out.str();
   }
 
   // Keys not in `known` are errors (a misspelt key must never be silently ignored).
@@ -259,6 +262,8 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
   cfg.pool.slots = build::k_default_pool_slots;
   cfg.pool.slot_bytes = build::k_default_slot_bytes;
   cfg.spool.max_bytes = *util::parse_bytes(build::k_default_spool_max_bytes);
+  cfg.spool.commit_interval = *util::parse_duration(build::k_default_commit_interval);
+  cfg.ingest.receive_maximum = build::k_default_receive_maximum;
   c.only_known(root, "", {"gateway", "ingest", "uplink", "pool", "spool", "metrics", "selftest"});
   cfg.selftest.intrinsic = *parse_budget(build::k_budget_intrinsic);
   cfg.selftest.fsync = *parse_budget(build::k_budget_fsync);
@@ -322,12 +327,29 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
   }
 
   if (const toml::table* s = c.table(root, "", "spool", false)) {
-    c.only_known(*s, "spool", {"max_bytes", "sync", "batch_max_delay", "when_full"});
+    c.only_known(*s, "spool", {"max_bytes", "sync", "commit_interval", "batch_max_delay", "when_full"});
     c.bytes(s, "spool", "max_bytes", cfg.spool.max_bytes, 1ull << 20, 1ull << 40);
     int sync = c.choice(s, "spool", "sync", {"batch", "none"});
     if (sync >= 0) cfg.spool.sync = sync == 0 ? SpoolSync::batch : SpoolSync::none;
-    c.duration(s, "spool", "batch_max_delay", cfg.spool.batch_max_delay, std::chrono::nanoseconds(0),
+    c.duration(s, "spool", "commit_interval", cfg.spool.commit_interval, std::chrono::nanoseconds(0),
                std::chrono::seconds(10));
+    // Before 0.2: a timer from the first message of a batch to its commit. Its value is
+    // still honoured, as the least time between two syncs, and the user told what to write.
+    if (const toml::node* old = s->get("batch_max_delay")) {
+      std::chrono::nanoseconds value = cfg.spool.commit_interval;
+      c.duration(s, "spool", "batch_max_delay", value, std::chrono::nanoseconds(0), std::chrono::seconds(10));
+      if (s->get("commit_interval")) {
+        c.error(old->source(), "spool.batch_max_delay", "replaced by spool.commit_interval, which is set too: remove this line");
+      } else {
+        cfg.spool.commit_interval = value;
+        const std::string written = old->is_string() ? old->as_string()->get() : "0ms";
+        cfg.warnings.push_back(c.located(
+            old->source(), "spool.batch_max_delay",
+            "replaced by spool.commit_interval (a sync now starts as soon as the disk is free; this sets the least time "
+            "between two syncs): write commit_interval = \"" + written + "\", or remove the line for the board's default (" +
+                build::k_default_commit_interval + ")"));
+      }
+    }
     int full = c.choice(s, "spool", "when_full", {"backpressure", "drop-oldest"});
     if (full >= 0) cfg.spool.when_full = full == 0 ? WhenFull::backpressure : WhenFull::drop_oldest;
   }

@@ -38,7 +38,7 @@ struct Ingest {
   MqttVersion mqtt_version = MqttVersion::v5;
   std::string client_id;  // default: "edgegw-<gateway.id>-in"
   std::uint16_t keepalive_s = 30;
-  std::uint16_t receive_maximum = 64;
+  std::uint16_t receive_maximum = 0;  // default from the board profile
   Tls tls;
 };
 
@@ -65,7 +65,7 @@ enum class WhenFull { backpressure, drop_oldest };
 struct Spool {
   std::uint64_t max_bytes = 0;  // default from the board profile
   SpoolSync sync = SpoolSync::batch;
-  std::chrono::nanoseconds batch_max_delay = std::chrono::milliseconds(10);
+  std::chrono::nanoseconds commit_interval{0};  // least time between two syncs; default from the board profile
   WhenFull when_full = WhenFull::backpressure;
 };
 
@@ -90,6 +90,9 @@ struct Selftest {
 
 struct Config {
   std::string source;  // the file it came from
+  // Valid, but worth telling: keys of earlier versions and what to write instead, as
+  // "FILE:LINE: key: reason" (check-config prints them, the daemon logs them).
+  std::vector<std::string> warnings;
   Gateway gateway;
   Ingest ingest;
   Uplink uplink;

@@ -57,9 +57,10 @@ void Loop::defer(Deferred& call) {
   if (call.m_queued) return;
   call.m_queued = true;
   call.m_next = nullptr;
-  if (m_deferred_tail) m_deferred_tail->m_next = &call;
-  else m_deferred_head = &call;
-  m_deferred_tail = &call;
+  Queue& q = call.m_at_end ? m_at_end : m_deferred;
+  if (q.tail) q.tail->m_next = &call;
+  else q.head = &call;
+  q.tail = &call;
 }
 
 bool Loop::run() {
@@ -71,7 +72,7 @@ bool Loop::run() {
 }
 
 Duration Loop::until_next_timer(Duration max_wait) const {
-  if (m_deferred_head) return Duration::zero();
+  if (m_deferred.head || m_at_end.head) return Duration::zero();
   TimePoint now = this->now();
   Duration wait = max_wait;
   for (const Timer* t = m_timers; t; t = t->m_next) {
@@ -94,16 +95,17 @@ bool Loop::run_once(Duration max_wait) {
     n = 0;
   }
   for (int i = 0; i < n; ++i) static_cast<IoHandler*>(events[i].data.ptr)->on_io(events[i].events);
-  run_deferred();
+  run_queue(m_deferred);
   fire_timers();
+  run_queue(m_at_end);
   return true;
 }
 
-void Loop::run_deferred() {
+void Loop::run_queue(Queue& queue) {
   // Calls queued while running wait for the next iteration, so a call that re-queues
   // itself cannot starve I/O.
-  Deferred* call = m_deferred_head;
-  m_deferred_head = m_deferred_tail = nullptr;
+  Deferred* call = queue.head;
+  queue.head = queue.tail = nullptr;
   while (call) {
     Deferred* next = call->m_next;
     call->m_queued = false;

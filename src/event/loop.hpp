@@ -55,19 +55,24 @@ class Timer {
   Timer* m_next = nullptr;  // the loop's list of all timers
 };
 
-// A call made on the next loop iteration, outside the caller's stack (so that a callback
-// never re-enters the code that triggered it).
+// A call made later in this loop iteration or the next, outside the caller's stack (so
+// that a callback never re-enters the code that triggered it). An ordinary one runs after
+// the I/O handlers; one made `at_end` runs after every ordinary call and timer, just before
+// the loop waits again: output flushes, so that everything composed during one iteration
+// leaves in one write per connection.
 class Deferred {
  public:
   virtual void run_deferred() = 0;
 
  protected:
+  explicit Deferred(bool at_end = false) : m_at_end(at_end) {}
   ~Deferred() = default;
 
  private:
   friend class Loop;
   Deferred* m_next = nullptr;
   bool m_queued = false;
+  const bool m_at_end;
 };
 
 class Loop {
@@ -96,14 +101,17 @@ class Loop {
 
  private:
   friend class Timer;
+  struct Queue {
+    Deferred* head = nullptr;
+    Deferred* tail = nullptr;
+  };
   void fire_timers();
-  void run_deferred();
+  static void run_queue(Queue& queue);
   Duration until_next_timer(Duration max_wait) const;
 
   util::Fd m_epoll;
   Timer* m_timers = nullptr;
-  Deferred* m_deferred_head = nullptr;
-  Deferred* m_deferred_tail = nullptr;
+  Queue m_deferred, m_at_end;
   bool m_stopping = false;
 };
 

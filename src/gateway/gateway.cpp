@@ -1,5 +1,6 @@
 #include "gateway/gateway.hpp"
 
+#include <sys/epoll.h>
 #include <time.h>
 
 #include <algorithm>
@@ -16,6 +17,10 @@ std::uint64_t realtime_ns() {
   timespec ts;
   ::clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::uint64_t steady_ns(event::TimePoint t) {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
 mqtt::Version version(config::MqttVersion v) { return v == config::MqttVersion::v5 ? mqtt::Version::v5 : mqtt::Version::v311; }
@@ -105,10 +110,13 @@ class Gateway::UplinkHandler final : public mqtt::SessionHandler {
   Gateway& m_g;
 };
 
-Gateway::Gateway(event::Loop& loop, const config::Config& config)
-    : m_loop(loop), m_config(config), m_commit_timer(loop, *this), m_drain_timer(loop, *this), m_grace_timer(loop, *this) {}
+Gateway::Gateway(event::Loop& loop, const config::Config& config, spool::Disk* disk)
+    : m_loop(loop), m_config(config), m_disk(disk), m_kick_timer(loop, *this), m_drain_timer(loop, *this),
+      m_grace_timer(loop, *this) {}
 
-Gateway::~Gateway() = default;
+Gateway::~Gateway() {
+  if (m_sync_registered) m_loop.remove(m_sync.fd());
+}
 
 bool Gateway::start(std::string& error) {
   const config::Config& c = m_config;
@@ -122,12 +130,24 @@ bool Gateway::start(std::string& error) {
   so.max_bytes = c.spool.max_bytes;
   so.sync = c.spool.sync == config::SpoolSync::batch;
   so.drop_oldest = c.spool.when_full == config::WhenFull::drop_oldest;
+  // A batch holds the largest record at least; 1 MiB covers hundreds of typical ones.
+  so.batch_bytes = std::max<std::size_t>(1 << 20, 2 * (std::size_t{c.pool.slot_bytes} + 64 * 1024));
+  so.disk = m_disk;
   m_spool = std::make_unique<spool::Spool>(so);
   std::string why;
   if (!m_spool->open(why)) {
     error = "gateway.state_dir: " + why;
     return false;
   }
+  if (!m_sync.start(why)) {
+    error = "spool: " + why;
+    return false;
+  }
+  if (!m_loop.add(m_sync.fd(), EPOLLIN, this)) {
+    error = std::string("spool: watching the sync thread: ") + std::strerror(errno);
+    return false;
+  }
+  m_sync_registered = true;
   EGW_LOG(info, "spool: %s: recovery took %.3f ms, read %" PRIu64 " bytes; %" PRIu64 " records to send",
           so.dir.c_str(), static_cast<double>(m_spool->stats().recovery_ns) / 1e6,
           m_spool->stats().recovery_bytes_read, m_spool->stats().recovered_records);
@@ -171,9 +191,11 @@ bool Gateway::start(std::string& error) {
   m_started_at = m_loop.now();
   m_uplink->start();
   m_ingest->start();
-  EGW_LOG(notice, "gateway %s: %s -> %s, pool %u x %u bytes, spool %" PRIu64 " bytes max in %s", c.gateway.id.c_str(),
-          c.ingest.url.text.c_str(), c.uplink.url.text.c_str(), c.pool.slots, c.pool.slot_bytes, c.spool.max_bytes,
-          so.dir.c_str());
+  EGW_LOG(notice,
+          "gateway %s: %s -> %s, pool %u x %u bytes, spool %" PRIu64 " bytes max in %s, sync %s, commit interval %.1f ms",
+          c.gateway.id.c_str(), c.ingest.url.text.c_str(), c.uplink.url.text.c_str(), c.pool.slots, c.pool.slot_bytes,
+          c.spool.max_bytes, so.dir.c_str(), so.sync ? "batch" : "none",
+          std::chrono::duration<double, std::milli>(c.spool.commit_interval).count());
   schedule();
   return true;
 }
@@ -191,22 +213,13 @@ void Gateway::on_message(const mqtt::Message& m, mqtt::AckToken token) {
   // Records go into the spool in arrival order: behind held ones, this one waits too.
   const bool held = m_fresh_tail - m_fresh_head > 1 && m_fresh[(m_fresh_tail - 2) % m_fresh_cap].seq == 0;
   if (!held) append(f);
-  if (m_spool->has_uncommitted()) {
-    if (m_config.spool.sync == config::SpoolSync::none ||
-        m_ingest->unacked_received() >= m_config.ingest.receive_maximum || m_acks_tail - m_acks_head >= m_acks_cap) {
-      commit();  // the local broker sends no more until we acknowledge: do not wait
-    } else if (!m_commit_timer.armed()) {
-      m_commit_timer.arm_in(std::chrono::duration_cast<event::Duration>(m_config.spool.batch_max_delay));
-    }
-  }
-  schedule();
+  schedule();  // the batch goes to the sync thread at the end of this iteration
 }
 
 bool Gateway::append(Fresh& f) {
   std::uint64_t seq = 0;
   switch (m_spool->append(f.topic, f.payload, f.qos, f.retain, f.received_ns, seq)) {
     case spool::Append::ok:
-      if (seq == m_spool->durable_seq() + 1) m_uncommitted_since = m_loop.now();  // the first since the commit
       f.seq = seq;
       ++m_counters.spooled;
 #ifdef EDGEGW_TEST_ACK_BEFORE_FSYNC
@@ -220,23 +233,26 @@ bool Gateway::append(Fresh& f) {
 #endif
       if (f.qos > 0) m_acks[m_acks_tail++ % m_acks_cap] = LocalAck{seq, f.token, f.received_ns};
       return true;
+    case spool::Append::busy:  // the batch is full, or the next segment not ready: after this sync
+      m_holding = true;
+      return false;
     case spool::Append::full:
       // Read nothing more until it fits: held messages keep their slots, and the replay
       // that frees the spool needs slots too.
       m_ingest->hold_input(true);
-      if (!m_holding) {
+      if (!m_full) {
         EGW_LOG(warning, "spool: full (%" PRIu64 " of %" PRIu64 " bytes); holding ingest until upstream catches up",
                 m_spool->bytes(), m_spool->max_bytes());
-        m_holding = true;
+        m_full = true;
       }
+      m_holding = true;
       return false;
     case spool::Append::failed: fatal(); return false;
   }
   return false;
 }
 
-// Retries the messages held for a full spool, oldest first; once none is left, ingest
-// reads again.
+// Retries the messages held back, oldest first; once none is left, ingest reads again.
 void Gateway::append_held() {
   if (!m_holding) return;
   for (std::size_t i = m_fresh_head; i != m_fresh_tail; ++i) {
@@ -244,13 +260,44 @@ void Gateway::append_held() {
     if (f.seq == 0 && !append(f)) return;
   }
   m_holding = false;
-  m_ingest->hold_input(false);
+  if (m_full) m_ingest->hold_input(m_phase == Phase::draining);
+  m_full = false;
 }
 
-void Gateway::commit() {
-  m_commit_timer.cancel();
-  if (m_exit_code != 0) return;
-  if (!m_spool->commit()) return fatal();
+// ---- durability: the sync thread ----------------------------------------------------
+
+// Hands the spool's due work (the batch, the next segment file, deletions, the cursor)
+// to the sync thread, unless it is busy: then what arrives meanwhile waits for the next
+// job. spool.commit_interval spaces syncs on boards that trade latency for flash writes.
+void Gateway::kick() {
+  if (m_sync.busy() || m_exit_code != 0 || m_phase == Phase::stopped) return;
+  const event::TimePoint now = m_loop.now();
+  const auto interval = std::chrono::duration_cast<event::Duration>(m_config.spool.commit_interval);
+  if (m_spool->has_uncommitted() && now < m_sync_started + interval) return wake_at(m_sync_started + interval);
+  spool::Job* job = m_spool->prepare(steady_ns(now));
+  if (!job) {
+    // The cursor is due by time later; a full disk is tried again now and then.
+    if (m_spool->unpersisted_acks() > 0 || m_full) wake_at(now + std::chrono::seconds(1));
+    return;
+  }
+  m_sync_started = now;
+  m_sync.submit(*job);
+}
+
+void Gateway::wake_at(event::TimePoint when) {
+  if (!m_kick_timer.armed() || m_kick_timer.deadline() > when) m_kick_timer.arm_at(when);
+}
+
+void Gateway::on_io(std::uint32_t) {
+  spool::Job* job = m_sync.take_done();
+  if (!job) return;
+  if (!m_spool->complete(*job)) return fatal();
+  ack_durable();
+  schedule();
+}
+
+// Local acknowledgements, in arrival order, for every record the last job made durable.
+void Gateway::ack_durable() {
   const std::uint64_t durable = m_spool->durable_seq();
   const std::uint64_t now = realtime_ns();
   while (m_acks_head != m_acks_tail && m_acks[m_acks_head % m_acks_cap].seq <= durable) {
@@ -259,8 +306,6 @@ void Gateway::commit() {
     m_latency.durable.record(now > a.received_ns ? now - a.received_ns : 0);
     ++m_counters.acked_local;
   }
-  if (!m_spool->persist_cursor()) return fatal();
-  schedule();
 }
 
 // ---- uplink -------------------------------------------------------------------------
@@ -352,15 +397,9 @@ void Gateway::release_acked() {
   }
   if (last == 0) return;
   const std::uint64_t bytes_before = m_spool->bytes();
-  m_spool->ack(last);
-  // The cursor is written with the next commit; a fast drain writes it every window's
-  // worth too, so that a crash resends at most about two windows.
-  if (m_spool->unpersisted_acks() >= m_config.uplink.max_inflight && m_phase == Phase::running) {
-    commit();
-  } else if (!m_commit_timer.armed() && m_phase == Phase::running) {
-    m_commit_timer.arm_in(std::chrono::duration_cast<event::Duration>(m_config.spool.batch_max_delay));
-  }
+  m_spool->ack(last);  // the cursor follows lazily (Spool::cursor_due), with a job
   if (m_spool->bytes() < bytes_before) append_held();
+  schedule();
 }
 
 // Hands durable records to the uplink in sequence order: from memory when the next one
@@ -404,13 +443,16 @@ void Gateway::pump() {
   cool();
 }
 
-// Durable messages the uplink cannot take now give their slots back (replayed later).
+// Durable messages the uplink cannot take now give their slots back (replayed later):
+// all of them while it is down; while it is up, those that would leave less than a whole
+// ingest window of free slots (so the local broker's window never stalls on the pool).
 void Gateway::cool() {
   const bool up = m_uplink->state() == mqtt::SessionState::connected;
+  const std::uint32_t keep_free = std::min<std::uint32_t>(m_config.ingest.receive_maximum, m_pool->capacity() / 2);
   while (m_fresh_head != m_fresh_tail) {
     Fresh& f = m_fresh[m_fresh_head % m_fresh_cap];
     if (f.seq == 0 || f.seq > m_spool->durable_seq()) break;
-    if (up && m_pool->in_use() * 2 <= m_pool->capacity()) break;
+    if (up && m_pool->in_use() + keep_free <= m_pool->capacity()) break;
     m_pool->release(f.slot);
     ++m_fresh_head;
   }
@@ -420,9 +462,8 @@ void Gateway::cool() {
 
 bool Gateway::healthy(event::TimePoint now) const {
   if (m_exit_code != 0 || m_spool->failed()) return false;
-  const auto limit = std::max<event::Duration>(std::chrono::seconds(2),
-                                               20 * std::chrono::duration_cast<event::Duration>(m_config.spool.batch_max_delay));
-  return !m_spool->has_uncommitted() || now - m_uncommitted_since < limit;
+  const auto limit = std::chrono::seconds(10) + 20 * std::chrono::duration_cast<event::Duration>(m_config.spool.commit_interval);
+  return !m_sync.busy() || now - m_sync_started < limit;
 }
 
 void Gateway::summary(char* buf, std::size_t cap) const {
@@ -430,7 +471,7 @@ void Gateway::summary(char* buf, std::size_t cap) const {
                 "ingest %s, uplink %s; received %" PRIu64 ", forwarded %" PRIu64 "; spool %" PRIu64 " records, %" PRIu64
                 " bytes; pool %u of %u slots",
                 mqtt::state_name(m_ingest->state()), mqtt::state_name(m_uplink->state()), m_counters.received,
-                m_counters.forwarded, m_spool->next_seq() - 1 - m_spool->acked_seq(), m_spool->bytes(), m_pool->in_use(),
+                m_counters.forwarded, m_spool->backlog(), m_spool->bytes(), m_pool->in_use(),
                 m_pool->capacity());
 }
 
@@ -447,7 +488,7 @@ void Gateway::snapshot(observe::Snapshot& out) const {
   const spool::Stats& s = m_spool->stats();
   out.spool_bytes = m_spool->bytes();
   out.spool_max_bytes = m_spool->max_bytes();
-  out.spool_records = m_spool->next_seq() - 1 - m_spool->acked_seq();
+  out.spool_records = m_spool->backlog();
   // The oldest message edgegw holds in memory or in flight (what is only on disk after a
   // restart is not timed until it is read back).
   std::uint64_t oldest = 0;
@@ -471,6 +512,8 @@ void Gateway::snapshot(observe::Snapshot& out) const {
   out.uplink_reconnects = reconnects(*m_uplink);
   out.tls_failures = (m_in.tls ? m_in.tls->stats().failures : 0) + (m_up.tls ? m_up.tls->stats().failures : 0);
   out.fsyncs = s.fsyncs;
+  out.commits = s.commits;
+  out.cursor_writes = s.cursor_writes;
   out.latency = &m_latency;
 }
 
@@ -478,24 +521,29 @@ void Gateway::snapshot(observe::Snapshot& out) const {
 
 void Gateway::run_deferred() {
   if (m_phase == Phase::draining) {
-    if (m_infl_head == m_infl_tail) finish_shutdown();
+    kick();  // what was received goes to disk, and is acknowledged, before ingest stops
+    if (!m_ingest_stopped && !m_spool->has_uncommitted() && !m_sync.busy()) {
+      m_ingest->stop();  // its last PUBACKs go out before the DISCONNECT
+      m_ingest_stopped = true;
+    }
+    if (m_ingest_stopped && m_infl_head == m_infl_tail) finish_shutdown();
     return;
   }
-  if (m_config.spool.sync == config::SpoolSync::none && m_phase == Phase::running) commit();
   pump();
+  kick();
 }
 
 void Gateway::on_timer(event::Timer& timer) {
-  if (&timer == &m_commit_timer) commit();
-  else if (&timer == &m_grace_timer) finish_shutdown();
-  else schedule();
+  if (&timer == &m_grace_timer) return finish_shutdown();
+  if (&timer == &m_kick_timer && m_full) m_spool->retry_spare();
+  schedule();
 }
 
 void Gateway::fatal() {
   if (m_exit_code != 0) return;
   EGW_LOG(error, "gateway: stopping: the spool cannot make messages durable (%s)", m_spool->error().c_str());
   m_exit_code = 1;
-  m_commit_timer.cancel();
+  m_kick_timer.cancel();
   m_drain_timer.cancel();
   m_ingest->stop();
   m_uplink->stop();
@@ -509,9 +557,8 @@ void Gateway::shutdown(event::Duration grace) {
   }
   EGW_LOG(notice, "gateway: stopping: committing the last batch, waiting up to %.1f s for %zu upstream acknowledgements",
           std::chrono::duration<double>(grace).count(), inflight_count());
-  commit();
   m_phase = Phase::draining;
-  m_ingest->stop();
+  m_ingest->hold_input(true);  // nothing new; what is in hand gets durable and acknowledged
   m_drain_timer.cancel();
   m_grace_timer.arm_in(grace);
   schedule();
@@ -520,16 +567,24 @@ void Gateway::shutdown(event::Duration grace) {
 void Gateway::finish_shutdown() {
   if (m_phase == Phase::stopped) return;
   m_grace_timer.cancel();
-  m_commit_timer.cancel();
+  m_kick_timer.cancel();
+  if (spool::Job* job = m_sync.wait_done()) {  // out of time with a sync on the disk: it ends first
+    if (m_spool->complete(*job)) ack_durable();
+    else m_exit_code = 1;
+  }
+  if (!m_ingest_stopped) m_ingest->stop();
+  m_ingest_stopped = true;
+  // What is still staged and the cursor, on this thread: the loop has nothing else to do.
   if (m_exit_code == 0 && !m_spool->persist_cursor()) m_exit_code = 1;
   m_uplink->stop();
   m_phase = Phase::stopped;
   const spool::Stats& s = m_spool->stats();
   EGW_LOG(notice,
           "gateway: stopped: received %" PRIu64 ", spooled %" PRIu64 ", forwarded %" PRIu64 ", replayed %" PRIu64
-          ", fsyncs %" PRIu64 ", spool corrupt %" PRIu64 ", dropped %" PRIu64 ", %" PRIu64 " records left",
-          m_counters.received, m_counters.spooled, m_counters.forwarded, m_counters.replayed, s.fsyncs, s.corrupt,
-          s.dropped_records, m_spool->next_seq() - 1 - m_spool->acked_seq());
+          ", fsyncs %" PRIu64 ", commits %" PRIu64 ", cursor_writes %" PRIu64 ", spool corrupt %" PRIu64
+          ", dropped %" PRIu64 ", %" PRIu64 " records left",
+          m_counters.received, m_counters.spooled, m_counters.forwarded, m_counters.replayed, s.fsyncs, s.commits,
+          s.cursor_writes, s.corrupt, s.dropped_records, m_spool->backlog());
 }
 
 }  // namespace edgegw::gateway

@@ -1,18 +1,23 @@
 // The store-and-forward pipeline (docs/ARCHITECTURE.md has the picture):
 //
-//   ingest session --PUBLISH into a pool slot--> spool.append --group commit--> PUBACK
-//                                                    |
+//   ingest session --PUBLISH into a pool slot--> spool.append --job--> sync thread
+//                                                                       | write + fdatasync
+//   local PUBACK <--for every record up to the durable seq-- eventfd <--+
 //   uplink session <--from the slot, or replayed from the spool-- in sequence order
 //                    --PUBACK upstream--> spool.ack (record released)
 //
 // Rules it keeps:
-//  - a local PUBACK/PUBREC goes out only once the record is durable (spool.commit);
+//  - the loop never waits for the disk: appends fill a batch in memory; at the end of a
+//    loop iteration, if the sync thread is idle (and spool.commit_interval has passed
+//    since its last start), the batch goes to it; what arrives meanwhile forms the next
+//    one (group commit, no fixed wait);
+//  - a local PUBACK/PUBREC goes out only once the record is durable, in arrival order;
 //  - upstream gets only durable records (so a seq is never given to two messages, even
 //    across a crash), in sequence order, at most max_inflight unacknowledged;
 //  - a slot is held only while its message waits for durability or for an upstream
-//    PUBACK; a durable message the uplink cannot take now (disconnected, or the pool
-//    more than half full) gives its slot back and is replayed from the spool later, so
-//    memory is flat through an outage of any length;
+//    PUBACK; a durable message the uplink cannot take now (disconnected, or fewer than an
+//    ingest window of slots would stay free) gives its slot back and is replayed from the
+//    spool later, so memory is flat through an outage of any length;
 //  - replay after an outage runs at uplink.drain_rate (token bucket), new messages queue
 //    behind it in order;
 //  - a spool I/O error stops everything that is not yet durable from being acknowledged,
@@ -31,6 +36,7 @@
 #include "mqtt/tcp_transport.hpp"
 #include "observe/metrics.hpp"
 #include "spool/spool.hpp"
+#include "spool/sync_thread.hpp"
 #include "tls/tls.hpp"
 
 namespace edgegw::gateway {
@@ -44,9 +50,10 @@ struct Counters {
   std::uint64_t refused_upstream = 0;  // upstream PUBACK with a failure reason
 };
 
-class Gateway final : private event::Timer::Handler, private event::Deferred {
+class Gateway final : private event::Timer::Handler, private event::Deferred, private event::IoHandler {
  public:
-  Gateway(event::Loop& loop, const config::Config& config);
+  // `disk`: where the spool's file operations go (nullptr: the real disk; tests slow it).
+  Gateway(event::Loop& loop, const config::Config& config, spool::Disk* disk = nullptr);
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
@@ -54,9 +61,9 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
   // Allocates the pool, recovers the spool, starts both sessions. On failure `error`
   // says what and where, and nothing was started.
   bool start(std::string& error);
-  // Graceful stop: no new messages; the batch in flight is made durable and acknowledged
-  // locally; upstream PUBACKs are awaited up to `grace`; both sessions disconnect; then
-  // `done` (loop.stop() in the daemon) is called.
+  // Graceful stop: no new messages; what was received is made durable and acknowledged
+  // locally; upstream PUBACKs are awaited, all within `grace`; the cursor is written; both
+  // sessions disconnect; then stopped() is true.
   void shutdown(event::Duration grace);
   bool stopped() const { return m_phase == Phase::stopped; }
   int exit_code() const { return m_exit_code; }
@@ -83,9 +90,9 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
   std::size_t inflight_count() const { return m_infl_tail - m_infl_head; }
   // The local broker accepted every ingest subscription of the current connection.
   bool subscribed() const { return m_subscribed; }
-  // False once the pipeline is wedged: the spool failed, or received messages have waited
-  // for their commit far longer than spool.batch_max_delay (the watchdog then lets
-  // systemd restart the daemon). An uplink outage or a full spool is not wedged.
+  // False once the pipeline is wedged: the spool failed, or one sync has been on the disk
+  // for longer than 10 s + 20 x spool.commit_interval (the watchdog then lets systemd
+  // restart the daemon). An uplink outage, a full spool or a slow sync is not wedged.
   bool healthy(event::TimePoint now) const;
   // One line for systemd's STATUS= and logs: sessions, counters, spool backlog.
   void summary(char* buf, std::size_t cap) const;
@@ -124,7 +131,10 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
   void on_uplink_state();
   bool append(Fresh& f);
   void append_held();
-  void commit();
+  void kick();
+  void wake_at(event::TimePoint when);
+  void on_io(std::uint32_t events) override;  // the sync thread finished a job
+  void ack_durable();
   void pump();
   void cool();
   bool publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes payload, bool retain, std::uint64_t seq,
@@ -139,14 +149,18 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
 
   event::Loop& m_loop;
   const config::Config& m_config;
+  spool::Disk* m_disk;
   std::unique_ptr<mem::Pool> m_pool;
   std::unique_ptr<spool::Spool> m_spool;
+  spool::SyncThread m_sync;  // after m_spool: it stops (finishing its job) before the spool goes
+  bool m_sync_registered = false;
+  event::TimePoint m_sync_started{};  // of the last job
 
   Link m_in, m_up;
   std::unique_ptr<IngestHandler> m_in_handler;
   std::unique_ptr<UplinkHandler> m_up_handler;
   std::unique_ptr<mqtt::Session> m_ingest, m_uplink;
-  event::Timer m_commit_timer, m_drain_timer, m_grace_timer;
+  event::Timer m_kick_timer, m_drain_timer, m_grace_timer;
 
   std::unique_ptr<Fresh[]> m_fresh;
   std::size_t m_fresh_cap = 0, m_fresh_head = 0, m_fresh_tail = 0;
@@ -158,9 +172,10 @@ class Gateway final : private event::Timer::Handler, private event::Deferred {
   std::uint64_t m_send_seq = 1;  // next sequence to hand to the uplink
   double m_tokens = 0;           // drain token bucket
   event::TimePoint m_tokens_at{};
-  bool m_holding = false;  // messages are held for a full spool (ingest is on hold)
+  bool m_holding = false;  // messages wait to be appended (spool full or busy)
+  bool m_full = false;     // ... because the spool is full (ingest is on hold)
   bool m_subscribed = false;
-  event::TimePoint m_uncommitted_since{};  // first append since the last commit
+  bool m_ingest_stopped = false;
   Phase m_phase = Phase::idle;
   int m_exit_code = 0;
   Counters m_counters;

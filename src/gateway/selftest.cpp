@@ -287,10 +287,15 @@ int run_selftest(const config::Config& config, const SelftestOptions& options) {
   }
   const char* daemon_stages[] = {"durable", "to_uplink", "upstream_ack", "end_to_end"};
   const char* verdict = !options.enforce ? "not enforced" : over.empty() ? "within budget" : "over budget";
+  // What the daemon's durable path runs with (its latency follows from them).
+  const char* sync_name = config.spool.sync == config::SpoolSync::batch ? "batch" : "none";
+  const double commit_ms = std::chrono::duration<double, std::milli>(config.spool.commit_interval).count();
+  const unsigned window = config.ingest.receive_maximum;
 
   if (options.json) {
-    std::printf("{\"board\":\"%s\",\"processor\":\"%s\",\"verdict\":\"%s\",\"stages\":{", build::k_board,
-                build::k_system_processor, verdict);
+    std::printf("{\"board\":\"%s\",\"processor\":\"%s\",\"verdict\":\"%s\",\"spool_sync\":\"%s\","
+                "\"commit_interval_ms\":%.3f,\"ingest_window\":%u,\"stages\":{",
+                build::k_board, build::k_system_processor, verdict, sync_name, commit_ms, window);
     for (const Stage& s : stages) {
       const observe::Histogram& h = s.histogram;
       std::printf("%s\"%s\":{\"ran\":%s,\"count\":%" PRIu64 ",\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
@@ -312,6 +317,7 @@ int run_selftest(const config::Config& config, const SelftestOptions& options) {
   } else {
     std::printf("edgegw selftest: board %s (%s); budgets from the board profile unless [selftest] in %s sets them\n",
                 build::k_board, build::k_system_processor, config.source.c_str());
+    std::printf("  spool sync %s, commit interval %g ms, ingest window %u messages\n", sync_name, commit_ms, window);
     std::printf("  %-11s %-26s %7s %9s %9s %9s %9s   budget p99/p999/max ms\n", "stage (ms)", "", "count", "p50", "p99",
                 "p999", "max");
     for (const Stage& s : stages) {

@@ -205,6 +205,7 @@ void Session::stop() {
     return;
   }
   if (m_state == SessionState::connected && !m_failing) {
+    compose();  // what is due (the last PUBACKs) goes before the DISCONNECT
     Disconnect d;
     std::span<std::uint8_t> space = tx_space();
     m_tx_end += encode(space, d, m_options.version);
@@ -331,8 +332,14 @@ std::span<std::uint8_t> Session::tx_space() {
 
 void Session::flush() {
   if (!usable()) return;
-  if (m_state == SessionState::connected) compose();
-  write_out();
+  // Compose what fits, write it, and go again while the socket takes everything (more may
+  // be due than the send buffer holds at once).
+  for (int round = 0; round < 16; ++round) {
+    if (m_state == SessionState::connected) compose();
+    const bool composed = m_tx_end > m_tx_begin;
+    write_out();
+    if (!composed || !usable() || m_tx_end > m_tx_begin) break;
+  }
   update_interest();
 }
 
@@ -371,22 +378,26 @@ void Session::compose() {
 }
 
 bool Session::compose_acks() {
-  const bool was_full = m_ack_tail - m_ack_head == m_ack_cap;
+  bool fits = true;
   while (m_ack_head != m_ack_tail) {
     PendingAck& a = m_acks[m_ack_head % m_ack_cap];
     if (!a.ready) break;
     const PacketType type = a.qos == 2 ? PacketType::pubrec : PacketType::puback;
     std::size_t n = encode(tx_space(), Ack{type, a.packet_id}, m_options.version);
-    if (n == 0) return false;
+    if (n == 0) {  // the send buffer is full: the rest go once it drains
+      fits = false;
+      break;
+    }
     m_tx_end += n;
     if (a.qos == 2) m_awaiting_rel->insert(a.packet_id);
     ++m_ack_head;
   }
-  if (was_full && m_ack_tail - m_ack_head < m_ack_cap && (m_paused & k_pause_acks)) {
+  // Room in the ring again: reading resumes (also when only part of the acks fit).
+  if (m_ack_tail - m_ack_head < m_ack_cap && (m_paused & k_pause_acks)) {
     m_paused &= static_cast<std::uint8_t>(~k_pause_acks);
     m_loop.defer(*this);
   }
-  return true;
+  return fits;
 }
 
 void Session::compose_publishes() {
@@ -457,15 +468,20 @@ PublishStatus Session::publish(const OutMessage& message, std::uint64_t cookie) 
   if (message.qos == 0) {
     if (m_state != SessionState::connected || m_failing) return PublishStatus::not_connected;
     std::size_t n = encode(tx_space(), p, m_options.version);
+    if (n == 0) {  // what is composed so far goes first
+      write_out();
+      if (!usable()) return PublishStatus::not_connected;
+      n = encode(tx_space(), p, m_options.version);
+    }
     if (n == 0) return PublishStatus::buffer_full;
     m_tx_end += n;
     ++m_counters.published;
-    flush();
+    flush_later();
     return PublishStatus::queued;
   }
   if (publish_room() == 0) return PublishStatus::window_full;
   m_out[m_out_tail++ % m_out_cap] = Outgoing{message, cookie, take_packet_id(), false, false};
-  flush();
+  flush_later();
   return PublishStatus::queued;
 }
 
@@ -475,7 +491,7 @@ void Session::ack(AckToken token) {
     return;
   }
   m_acks[token.seq % m_ack_cap].ready = true;
-  flush();
+  flush_later();
 }
 
 }  // namespace edgegw::mqtt

@@ -147,7 +147,8 @@ class Session final : private event::IoHandler,
   void stop();
 
   // The application holds the message durably (or no longer needs it redelivered): its
-  // PUBACK/PUBREC may go out, after those of every message received before it.
+  // PUBACK/PUBREC may go out, after those of every message received before it (at the end
+  // of this loop iteration, with everything else composed in it).
   void ack(AckToken token);
 
   // The application stops (true) or resumes (false) taking new messages: the session
@@ -201,7 +202,19 @@ class Session final : private event::IoHandler,
   void arm_keepalive();
   std::uint16_t keepalive_s() const;
 
+  // Output is composed and written once per loop iteration, at its end (ack() and
+  // publish() only mark what is due), so a burst leaves in one write.
+  class Flusher final : public event::Deferred {
+   public:
+    explicit Flusher(Session& session) : Deferred(true), m_session(session) {}
+    void run_deferred() override { m_session.flush(); }
+
+   private:
+    Session& m_session;
+  };
+
   // output (session.cpp)
+  void flush_later() { m_loop.defer(m_flusher); }
   void flush();
   void compose();
   bool compose_acks();
@@ -228,6 +241,7 @@ class Session final : private event::IoHandler,
   SessionOptions m_options;
   SessionHandler& m_handler;
   event::Timer m_timer;
+  Flusher m_flusher{*this};
   util::Random m_random;
   std::vector<Subscription> m_subscriptions;  // views into m_options.subscriptions
 

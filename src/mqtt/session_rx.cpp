@@ -24,8 +24,10 @@ void Session::read_input() {
   for (int round = 0; round < 64; ++round) {
     if (!consume_buffered()) return;
     IoResult r;
+    std::size_t asked = 0;
     if (m_rx_mode == RxMode::slot_body && m_rx_begin == m_rx_end) {
-      r = m_transport.read(std::span(m_rx_slot->data + m_body_filled, m_header.remaining - m_body_filled));
+      asked = m_header.remaining - m_body_filled;
+      r = m_transport.read(std::span(m_rx_slot->data + m_body_filled, asked));
       if (r.status == IoStatus::ok) m_body_filled += static_cast<std::uint32_t>(r.bytes);
     } else {
       if (m_rx_begin > 0) {
@@ -33,8 +35,15 @@ void Session::read_input() {
         m_rx_end -= m_rx_begin;
         m_rx_begin = 0;
       }
-      r = m_transport.read(std::span(m_rx.get() + m_rx_end, m_rx_cap - m_rx_end));
+      asked = m_rx_cap - m_rx_end;
+      r = m_transport.read(std::span(m_rx.get() + m_rx_end, asked));
       if (r.status == IoStatus::ok) m_rx_end += r.bytes;
+    }
+    // Less than asked: the socket is drained for now (epoll says when more comes), so no
+    // read that would only say EAGAIN.
+    if (r.status == IoStatus::ok && r.bytes < asked && !m_transport.has_buffered_input()) {
+      consume_buffered();
+      return;
     }
     if (r.status == IoStatus::would_block) {
       if (!m_transport.has_buffered_input()) return;

@@ -43,6 +43,8 @@ constexpr Counter k_counters[] = {
     {"uplink_reconnects", "Reconnections to the upstream broker", &Snapshot::uplink_reconnects},
     {"tls_failures", "TLS handshakes that failed", &Snapshot::tls_failures},
     {"spool_fsyncs", "fsync and fdatasync calls on the spool", &Snapshot::fsyncs},
+    {"spool_commits", "Batches of records made durable (group commits)", &Snapshot::commits},
+    {"spool_cursor_writes", "Writes of the acknowledged position to the ack file", &Snapshot::cursor_writes},
 };
 
 }  // namespace

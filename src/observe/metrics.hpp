@@ -34,6 +34,7 @@ struct Snapshot {
   std::uint64_t received = 0, durable = 0, forwarded = 0, replayed = 0, duplicates_suspected = 0;
   std::uint64_t dropped_full = 0, dropped_corrupt = 0, refused_upstream = 0, refused_oversize = 0;
   std::uint64_t ingest_reconnects = 0, uplink_reconnects = 0, tls_failures = 0, fsyncs = 0;
+  std::uint64_t commits = 0, cursor_writes = 0;
   const Latency* latency = nullptr;
   // the in-service canary, when it runs
   const Histogram* canary = nullptr;

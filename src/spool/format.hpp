@@ -32,7 +32,7 @@ inline std::uint64_t get64(const std::uint8_t* p) {
 
 // ---- segment file header: 32 bytes at offset 0 of every NNNNNNNNNNNNNNNN.seg ----
 inline constexpr std::uint8_t k_segment_magic[8] = {'E', 'G', 'W', 'S', 'P', 'O', 'O', 'L'};
-inline constexpr std::uint32_t k_version = 1;
+inline constexpr std::uint32_t k_version = 2;  // 2 adds ack marks; a version 1 segment has none
 inline constexpr std::size_t k_segment_header = 32;
 
 inline void encode_segment_header(std::uint8_t* out, std::uint64_t first_seq) {
@@ -44,15 +44,20 @@ inline void encode_segment_header(std::uint8_t* out, std::uint64_t first_seq) {
 }
 // The segment's first sequence number, or 0 if the header is damaged.
 inline std::uint64_t decode_segment_header(const std::uint8_t* in) {
-  if (std::memcmp(in, k_segment_magic, 8) != 0 || get32(in + 8) != k_version) return 0;
+  if (std::memcmp(in, k_segment_magic, 8) != 0 || get32(in + 8) < 1 || get32(in + 8) > k_version) return 0;
   if (get32(in + 28) != crc32c({in, 28})) return 0;
   return get64(in + 16);
 }
 
 // ---- record: 36-byte header, then topic, then payload ----
+// An ack mark is a record with the mark flag, seq 0 and an 8-byte body: the acknowledged
+// position when its batch was written, so that the sync that makes records durable also
+// persists how far upstream got (recovery takes the last segment's highest mark).
 inline constexpr std::uint8_t k_record_magic[4] = {'E', 'G', 'W', 'R'};
 inline constexpr std::size_t k_record_header = 36;
 inline constexpr std::uint8_t k_flag_retain = 0x04;
+inline constexpr std::uint8_t k_flag_mark = 0x08;
+inline constexpr std::size_t k_mark_bytes = k_record_header + 8;
 
 struct RecordHeader {
   std::uint32_t body_len = 0;  // topic + payload
@@ -61,6 +66,7 @@ struct RecordHeader {
   std::uint16_t topic_len = 0;
   std::uint8_t qos = 0;
   bool retain = false;
+  bool mark = false;  // an ack mark (body: the acknowledged seq), not a message
   std::uint32_t body_crc = 0;
 };
 
@@ -70,7 +76,7 @@ inline void encode_record_header(std::uint8_t* out, const RecordHeader& h) {
   put64(out + 8, h.seq);
   put64(out + 16, h.received_ns);
   put16(out + 24, h.topic_len);
-  out[26] = std::uint8_t((h.qos & 3) | (h.retain ? k_flag_retain : 0));
+  out[26] = std::uint8_t((h.qos & 3) | (h.retain ? k_flag_retain : 0) | (h.mark ? k_flag_mark : 0));
   out[27] = 0;
   put32(out + 28, h.body_crc);
   put32(out + 32, crc32c({out, 32}));
@@ -85,13 +91,31 @@ inline bool decode_record_header(const std::uint8_t* in, RecordHeader& h) {
   h.topic_len = get16(in + 24);
   h.qos = in[26] & 3;
   h.retain = (in[26] & k_flag_retain) != 0;
+  h.mark = (in[26] & k_flag_mark) != 0;
   h.body_crc = get32(in + 28);
-  return h.topic_len <= h.body_len && h.qos <= 2 && (in[26] & ~0x07) == 0 && in[27] == 0;
+  if (h.mark && (h.seq != 0 || h.body_len != 8 || h.topic_len != 0 || in[26] != k_flag_mark)) return false;
+  return h.topic_len <= h.body_len && h.qos <= 2 && (in[26] & ~0x0f) == 0 && in[27] == 0;
 }
 
-// ---- acknowledged-position file "ack": 24 bytes, replaced atomically ----
+// An ack mark for `acked_seq`, k_mark_bytes long.
+inline void encode_mark(std::uint8_t* out, std::uint64_t acked_seq) {
+  RecordHeader h;
+  h.body_len = 8;
+  h.mark = true;
+  put64(out + k_record_header, acked_seq);
+  h.body_crc = crc32c({out + k_record_header, 8});
+  encode_record_header(out, h);
+}
+
+// ---- acknowledged-position file "ack": two 24-byte slots, at 0 and 4096 ----
+// Each update overwrites the older slot in place and fdatasyncs (one sync, no rename); a
+// torn write can only damage the slot being written, and the other holds the position
+// before it. The highest valid slot wins. (A 24-byte file is the older one-slot form,
+// still read.)
 inline constexpr std::uint8_t k_cursor_magic[8] = {'E', 'G', 'W', 'A', 'C', 'K', '0', '1'};
 inline constexpr std::size_t k_cursor_size = 24;
+inline constexpr std::size_t k_cursor_slot_stride = 4096;  // the slots never share a block
+inline constexpr std::size_t k_cursor_file_size = k_cursor_slot_stride + k_cursor_size;
 
 inline void encode_cursor(std::uint8_t* out, std::uint64_t acked_seq) {
   std::memset(out, 0, k_cursor_size);

@@ -19,9 +19,9 @@ namespace edgegw::spool {
 namespace {
 
 constexpr std::size_t k_read_buffer = 64 * 1024;
-constexpr std::size_t k_write_buffer = 64 * 1024;
 constexpr const char* k_cursor = "ack";
 constexpr const char* k_cursor_tmp = "ack.tmp";
+constexpr const char* k_spare = "spare";  // the next segment's file, renamed when it is used
 
 // "0000000000000001.seg" -> 1; 0 for any other name.
 std::uint64_t parse_segment_name(const char* name) {
@@ -36,9 +36,9 @@ std::uint64_t parse_segment_name(const char* name) {
   return v;
 }
 
-bool write_all(int fd, const std::uint8_t* p, std::size_t n, std::uint64_t off) {
+bool write_all(Disk& disk, int fd, const std::uint8_t* p, std::size_t n, std::uint64_t off) {
   while (n > 0) {
-    ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(off));
+    ssize_t w = disk.pwrite(fd, p, n, static_cast<off_t>(off));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
       if (w == 0) errno = EIO;
@@ -56,7 +56,86 @@ std::uint64_t now_ns() {
 
 }  // namespace
 
-Spool::Spool(Options options) : m_options(std::move(options)) {
+Spool::SegmentName::SegmentName(std::uint64_t first_seq) { std::snprintf(text, sizeof text, "%016" PRIx64 ".seg", first_seq); }
+
+// ---- the job: runs on the sync thread ---------------------------------------------------
+
+void Job::reset() {
+  m_len = 0;
+  m_n_extents = 0;
+  m_rotate = false;
+  m_last_seq = 0;
+  m_mark_seq = 0;
+  m_make_spare = false;
+  m_write_cursor = false;
+  m_unlinks.clear();
+  m_spare_fd = -1;
+  m_spare_no_space = false;
+  m_failed_what = nullptr;
+  m_failed_errno = 0;
+  m_fsyncs = m_bytes_written = 0;
+}
+
+void Job::fail(const char* what) {
+  m_failed_what = what;
+  m_failed_errno = errno;
+}
+
+bool Job::write(int fd, const std::uint8_t* p, std::size_t n, std::uint64_t off) {
+  if (!write_all(*m_disk, fd, p, n, off)) return false;
+  m_bytes_written += n;
+  return true;
+}
+
+bool Job::sync(int fd, bool data_only) {
+  ++m_fsyncs;
+  return (data_only ? m_disk->fdatasync(fd) : m_disk->fsync(fd)) == 0;
+}
+
+// Records first (their local acknowledgements wait for them), then the housekeeping.
+// Stops at the first error: nothing after it is trusted.
+void Job::run() {
+  for (int i = 0; i < m_n_extents; ++i) {
+    const Extent& e = m_extents[i];
+    if (!write(e.fd, m_buf.get() + e.buf_off, e.len, e.file_off)) return fail("writing records");
+  }
+  if (m_rotate) {
+    const Spool::SegmentName name(m_extents[m_n_extents - 1].segment);
+    if (m_disk->renameat(m_dir_fd, k_spare, name.text) != 0) return fail("renaming the next segment into place");
+  }
+  if (m_sync) {
+    for (int i = 0; i < m_n_extents; ++i) {
+      if (!sync(m_extents[i].fd, true)) return fail("fdatasync of records");
+    }
+    // A new segment's name must survive a crash before anything in it is acknowledged.
+    if (m_rotate && !sync(m_dir_fd, false)) return fail("fsync of the spool directory");
+  }
+  // A segment whose deletion is lost to a crash is found, and deleted, by recovery.
+  for (std::uint64_t first : m_unlinks) m_disk->unlinkat(m_dir_fd, Spool::SegmentName(first).text);
+  if (m_write_cursor) {
+    std::uint8_t slot[format::k_cursor_size];
+    format::encode_cursor(slot, m_cursor_seq);
+    if (!write(m_cursor_fd, slot, sizeof slot, m_cursor_off)) return fail("writing the ack file");
+    if (m_sync && !sync(m_cursor_fd, true)) return fail("fdatasync of the ack file");
+  }
+  if (m_make_spare) {
+    const int fd = m_disk->openat(m_dir_fd, k_spare, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) return fail("creating the next segment file");
+    // Its blocks are reserved now, so that a full disk shows here (as a full spool) and
+    // not as a failed write of records later.
+    if (m_disk->fallocate(fd, static_cast<off_t>(m_spare_bytes)) != 0 && errno == ENOSPC) {
+      ::close(fd);
+      m_disk->unlinkat(m_dir_fd, k_spare);
+      m_spare_no_space = true;
+    } else {
+      m_spare_fd = fd;
+    }
+  }
+}
+
+// ---- the spool: the loop thread ------------------------------------------------------
+
+Spool::Spool(Options options) : m_options(std::move(options)), m_disk(m_options.disk ? *m_options.disk : system_disk()) {
   m_segment_bytes = m_options.segment_bytes;
   if (m_segment_bytes == 0) m_segment_bytes = std::clamp<std::uint64_t>(m_options.max_bytes / 16, 64 * 1024, 16 << 20);
   m_segment_bytes = std::min(m_segment_bytes, m_options.max_bytes);
@@ -75,15 +154,15 @@ bool Spool::fail(const char* what, int err) {
 
 std::string Spool::segment_path(std::uint64_t first_seq) const { return m_options.dir + "/" + SegmentName(first_seq).text; }
 
-Spool::SegmentName::SegmentName(std::uint64_t first_seq) { std::snprintf(text, sizeof text, "%016" PRIx64 ".seg", first_seq); }
-
 std::uint64_t Spool::segment_end_seq(std::size_t index) const {
   return index + 1 < m_segments.size() ? m_segments[index + 1].first_seq : m_next_seq;
 }
 
-std::uint64_t Spool::readable_end(std::size_t index) const {
-  const Segment& s = m_segments[index];
-  return index + 1 == m_segments.size() && m_active_open ? s.size - m_wbuf_len : s.size;
+Spool::Segment* Spool::find_segment(std::uint64_t first_seq) {
+  for (std::size_t i = m_segments.size(); i-- > 0;) {
+    if (m_segments[i].first_seq == first_seq) return &m_segments[i];
+  }
+  return nullptr;
 }
 
 bool Spool::open(std::string& error) {
@@ -108,7 +187,7 @@ bool Spool::open(std::string& error) {
     error = dir + ": not writable: " + std::strerror(errno);
     return false;
   }
-  m_lock_fd.reset(::openat(m_dir_fd.get(), "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0640));
+  m_lock_fd.reset(m_disk.openat(m_dir_fd.get(), "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0640));
   if (!m_lock_fd) {
     error = dir + "/lock: cannot create: " + std::strerror(errno);
     return false;
@@ -117,14 +196,28 @@ bool Spool::open(std::string& error) {
     error = dir + ": in use by another edgegw process (" + std::strerror(errno) + ")";
     return false;
   }
-  m_wbuf_cap = k_write_buffer;
-  m_wbuf = std::make_unique<std::uint8_t[]>(m_wbuf_cap);
   m_rbuf_cap = k_read_buffer;
   m_rbuf = std::make_unique<std::uint8_t[]>(m_rbuf_cap);
-  if (!recover(error)) return false;
+  if (!recover(error) || !make_cursor_file(error) || !make_spare(error)) return false;
+  setup_jobs();
   m_stats.recovery_ns = now_ns() - started;
   m_stats.recovery_bytes_read = m_stats.bytes_read;
   return true;
+}
+
+void Spool::setup_jobs() {
+  m_unlinks.reserve(m_segments.capacity());
+  for (Job& job : m_jobs) {
+    job.m_disk = &m_disk;
+    job.m_dir_fd = m_dir_fd.get();
+    job.m_cursor_fd = m_cursor_fd.get();
+    job.m_sync = m_options.sync;
+    job.m_spare_bytes = m_segment_bytes;
+    job.m_cap = m_options.batch_bytes;
+    job.m_buf = std::make_unique<std::uint8_t[]>(job.m_cap);
+    job.m_unlinks.reserve(m_segments.capacity());
+    job.reset();
+  }
 }
 
 bool Spool::open_segment_files(std::string& error) {
@@ -152,7 +245,7 @@ bool Spool::open_segment_files(std::string& error) {
   for (std::uint64_t first : firsts) {
     Segment seg;
     seg.first_seq = first;
-    seg.fd.reset(::openat(m_dir_fd.get(), SegmentName(first).text, O_RDWR | O_CLOEXEC));
+    seg.fd.reset(m_disk.openat(m_dir_fd.get(), SegmentName(first).text, O_RDWR | O_CLOEXEC, 0));
     struct stat st;
     if (!seg.fd || ::fstat(seg.fd.get(), &st) != 0) {
       error = segment_path(first) + ": cannot open: " + std::strerror(errno);
@@ -160,48 +253,126 @@ bool Spool::open_segment_files(std::string& error) {
     }
     seg.size = static_cast<std::uint64_t>(st.st_size);
     std::uint8_t header[format::k_segment_header];
-    if (seg.size < sizeof header || ::pread(seg.fd.get(), header, sizeof header, 0) != sizeof header ||
-        format::decode_segment_header(header) != first) {
+    m_last_header_ok = seg.size >= sizeof header &&
+                       m_disk.pread(seg.fd.get(), header, sizeof header, 0) == sizeof header &&
+                       format::decode_segment_header(header) == first;
+    if (!m_last_header_ok) {
       EGW_LOG(warning, "spool: %s: damaged segment header; its records are checked one by one",
               segment_path(first).c_str());
       seg.size = std::max<std::uint64_t>(seg.size, format::k_segment_header);
     }
+    seg.written = seg.size;
     m_bytes += seg.size;
     m_segments.push_back(std::move(seg));
   }
   return true;
 }
 
-bool Spool::recover(std::string& error) {
-  ::unlinkat(m_dir_fd.get(), k_cursor_tmp, 0);
-  // The acknowledged position. Missing: nothing acknowledged yet. Damaged: resend it all
-  // (duplicates, never losses).
-  util::Fd cursor(::openat(m_dir_fd.get(), k_cursor, O_RDONLY | O_CLOEXEC));
-  if (cursor) {
-    std::uint8_t buf[format::k_cursor_size + 1];
-    ssize_t n = ::read(cursor.get(), buf, sizeof buf);
-    if (n < 0 || !format::decode_cursor({buf, static_cast<std::size_t>(n)}, m_acked)) {
-      EGW_LOG(warning, "spool: %s/%s is damaged; every record in the spool will be sent again",
-              m_options.dir.c_str(), k_cursor);
-      m_acked = 0;
-    }
-  } else if (errno != ENOENT) {
+// The acknowledged position. Missing: nothing acknowledged yet. Damaged: resend it all
+// (duplicates, never losses).
+bool Spool::read_cursor(std::string& error) {
+  util::Fd cursor(m_disk.openat(m_dir_fd.get(), k_cursor, O_RDONLY | O_CLOEXEC, 0));
+  if (!cursor) {
+    if (errno == ENOENT) return true;
     error = m_options.dir + "/" + k_cursor + ": cannot read: " + std::strerror(errno);
     return false;
   }
-  m_cursor_written = m_acked;
+  std::uint8_t buf[format::k_cursor_file_size + 1];
+  const ssize_t n = m_disk.pread(cursor.get(), buf, sizeof buf, 0);
+  const std::span<const std::uint8_t> got(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+  std::uint64_t slot[2] = {0, 0};
+  bool valid[2] = {false, false};
+  if (got.size() == format::k_cursor_size) {  // the one-slot form of earlier versions
+    valid[0] = format::decode_cursor(got, slot[0]);
+  } else if (got.size() == format::k_cursor_file_size) {
+    valid[0] = format::decode_cursor(got.first(format::k_cursor_size), slot[0]);
+    valid[1] = format::decode_cursor(got.subspan(format::k_cursor_slot_stride), slot[1]);
+  }
+  if (!valid[0] && !valid[1]) {
+    EGW_LOG(warning, "spool: %s/%s is damaged; every record in the spool will be sent again", m_options.dir.c_str(),
+            k_cursor);
+    return true;
+  }
+  const int newer = valid[1] && (!valid[0] || slot[1] > slot[0]) ? 1 : 0;
+  m_acked = slot[newer];
+  // In place from now on, always over the older slot (a torn write leaves the newer one).
+  m_cursor_current = got.size() == format::k_cursor_file_size && valid[newer];
+  m_cursor_off = newer == 0 ? format::k_cursor_slot_stride : 0;
+  return true;
+}
+
+// The "ack" file in its two-slot form, both slots holding the recovered position; made once
+// (write ack.tmp, fdatasync, rename, fsync the directory) when it is missing, damaged or
+// of the one-slot form. Its fd stays open for the in-place writes.
+bool Spool::make_cursor_file(std::string& error) {
+  if (!m_cursor_current) {
+    std::uint8_t buf[format::k_cursor_file_size] = {};
+    format::encode_cursor(buf, m_acked);
+    format::encode_cursor(buf + format::k_cursor_slot_stride, m_acked);
+    util::Fd tmp(m_disk.openat(m_dir_fd.get(), k_cursor_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+    bool ok = tmp && write_all(m_disk, tmp.get(), buf, sizeof buf, 0) &&
+              (!m_options.sync || m_disk.fdatasync(tmp.get()) == 0) &&
+              m_disk.renameat(m_dir_fd.get(), k_cursor_tmp, k_cursor) == 0 &&
+              (!m_options.sync || m_disk.fsync(m_dir_fd.get()) == 0);
+    if (!ok) {
+      error = m_options.dir + "/" + k_cursor + ": cannot write: " + std::strerror(errno);
+      return false;
+    }
+    m_stats.fsyncs += m_options.sync ? 2 : 0;
+    m_cursor_off = 0;
+    m_cursor_current = true;
+  }
+  m_cursor_fd.reset(m_disk.openat(m_dir_fd.get(), k_cursor, O_RDWR | O_CLOEXEC, 0));
+  if (!m_cursor_fd) {
+    error = m_options.dir + "/" + k_cursor + ": cannot open: " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+// The file the next segment will be: created now, its blocks reserved. A full disk is
+// not an error here: appends that need a new segment answer full until space returns.
+bool Spool::make_spare(std::string& error) {
+  m_disk.unlinkat(m_dir_fd.get(), k_spare);
+  m_spare.reset(m_disk.openat(m_dir_fd.get(), k_spare, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  if (!m_spare) {
+    error = m_options.dir + "/" + k_spare + ": cannot create: " + std::strerror(errno);
+    return false;
+  }
+  if (m_disk.fallocate(m_spare.get(), static_cast<off_t>(m_segment_bytes)) != 0 && errno == ENOSPC) {
+    EGW_LOG(warning, "spool: %s: the disk is full; no new segment can start until space returns",
+            m_options.dir.c_str());
+    m_spare.reset();
+    m_disk.unlinkat(m_dir_fd.get(), k_spare);
+    m_spare_no_space = true;
+  }
+  return true;
+}
+
+bool Spool::recover(std::string& error) {
+  m_disk.unlinkat(m_dir_fd.get(), k_cursor_tmp);
+  if (!read_cursor(error)) return false;
   if (!open_segment_files(error)) return false;
-
-  // Segments wholly acknowledged (left by a crash between cursor and unlink) go now.
-  m_next_seq = m_segments.empty() ? m_acked + 1 : std::max(m_acked + 1, m_segments.back().first_seq);
-  while (m_segments.size() > 1 && m_segments[1].first_seq <= m_acked + 1) drop_front(false);
-
   if (!m_segments.empty()) {
-    if (!recover_tail(m_segments.back())) {
+    Segment& last = m_segments.back();
+    if (!recover_tail(last)) {
       error = m_error;
       return false;
     }
-    m_active_open = m_segments.back().size < m_segment_bytes;
+    // A segment whose header is damaged takes no more records: they go to a new one.
+    m_active_open = last.size < m_segment_bytes && m_last_header_ok;
+    // Its ack marks are newer than the "ack" file unless no records were written since.
+    m_acked = std::max(m_acked, last.mark);
+    m_next_seq = std::max({m_next_seq, m_acked + 1, last.first_seq});
+  } else {
+    m_next_seq = m_acked + 1;
+  }
+  m_cursor_written = m_active_mark = m_acked;
+  // Segments wholly acknowledged (left by a crash between cursor and unlink) go now.
+  while (m_segments.size() > 1 && m_segments[1].first_seq <= m_acked + 1) {
+    m_disk.unlinkat(m_dir_fd.get(), SegmentName(m_segments.front().first_seq).text);
+    m_bytes -= m_segments.front().size;
+    m_segments.erase(m_segments.begin());
   }
   m_durable_seq = m_next_seq - 1;
   m_sent = m_acked + 1;
@@ -218,6 +389,8 @@ bool Spool::recover(std::string& error) {
 
 // Scans the last segment record by record, checksums included. Damage followed by valid
 // records is skipped and counted; damage at the very end is a torn write and is cut off.
+// Zeros after the last record are the room preallocated for more: the segment's size
+// becomes the end of its last record, and appends go on from there.
 bool Spool::recover_tail(Segment& seg) {
   std::uint64_t off = format::k_segment_header, good_end = off;
   format::RecordHeader h;
@@ -225,7 +398,8 @@ bool Spool::recover_tail(Segment& seg) {
   const char* damage = nullptr;  // what lies between good_end and the next good record
   std::uint64_t last_seq = 0;
   while (find_record(seg, off, seg.size, h, at, skipped)) {
-    if (h.seq <= last_seq || !body_ok(seg, at, h, nullptr)) {
+    std::uint8_t mark[8];
+    if (h.mark ? !body_ok(seg, at, h, mark) : h.seq <= last_seq || !body_ok(seg, at, h, nullptr)) {
       // A length is trusted only with its body: a good record may start inside the
       // bytes this one claims, so the search goes on from the next byte.
       damage = at == good_end && !damage ? "record failing its checksum" : "damaged records";
@@ -236,22 +410,29 @@ bool Spool::recover_tail(Segment& seg) {
     if (at > good_end) note_corrupt(seg, good_end, at - good_end, damage ? damage : "damaged bytes");
     damage = nullptr;
     good_end = off;
+    if (h.mark) {
+      seg.mark = std::max(seg.mark, format::get64(mark));
+      continue;
+    }
     last_seq = h.seq;
     m_next_seq = std::max(m_next_seq, h.seq + 1);
   }
   // Replay passes this ground again: what was reported here is not counted twice.
   m_scanned_seq = seg.first_seq;
   m_scanned_end = good_end;
-  if (seg.size > good_end) {
+  const std::uint64_t data_end = std::max(good_end, off + skipped);  // the last search's non-zero bytes
+  if (data_end > good_end) {
     EGW_LOG(warning, "spool: %s/%s: cutting a torn tail of %" PRIu64 " bytes at offset %" PRIu64,
-            m_options.dir.c_str(), SegmentName(seg.first_seq).text, seg.size - good_end, good_end);
-    m_stats.torn_bytes += seg.size - good_end;
-    if (::ftruncate(seg.fd.get(), static_cast<off_t>(good_end)) != 0) return fail("truncating a torn tail", errno);
-    if (!sync_fd(seg.fd.get(), "fsync after truncating a torn tail")) return false;
-    m_bytes -= seg.size - good_end;
-    seg.size = good_end;
-    m_rbuf_len = 0;
+            m_options.dir.c_str(), SegmentName(seg.first_seq).text, data_end - good_end, good_end);
+    m_stats.torn_bytes += data_end - good_end;
+    if (m_disk.ftruncate(seg.fd.get(), static_cast<off_t>(good_end)) != 0) return fail("truncating a torn tail", errno);
+    m_disk.fallocate(seg.fd.get(), static_cast<off_t>(m_segment_bytes));  // the room again (if not: appends)
+    ++m_stats.fsyncs;
+    if (m_disk.fdatasync(seg.fd.get()) != 0) return fail("fsync after truncating a torn tail", errno);
   }
+  m_bytes -= seg.size - good_end;
+  seg.size = seg.written = good_end;
+  m_rbuf_len = 0;  // the window may hold the room past good_end, where records go next
   return true;
 }
 
@@ -267,12 +448,16 @@ bool Spool::read_at(const Segment& seg, std::uint64_t off, std::uint8_t* dst, st
     std::memcpy(dst, m_rbuf.get() + (off - m_rbuf_off), len);
     return true;
   }
+  // Never past what is written: the sync thread may be writing beyond it right now, and
+  // the window would keep those bytes half-written.
+  if (off + len > seg.written) return false;
   if (len > m_rbuf_cap) {  // larger than the window: straight into the destination
-    ssize_t n = ::pread(seg.fd.get(), dst, len, static_cast<off_t>(off));
+    ssize_t n = m_disk.pread(seg.fd.get(), dst, len, static_cast<off_t>(off));
     m_stats.bytes_read += n > 0 ? static_cast<std::uint64_t>(n) : 0;
     return n == static_cast<ssize_t>(len);
   }
-  ssize_t n = ::pread(seg.fd.get(), m_rbuf.get(), m_rbuf_cap, static_cast<off_t>(off));
+  const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(m_rbuf_cap, seg.written - off));
+  ssize_t n = m_disk.pread(seg.fd.get(), m_rbuf.get(), want, static_cast<off_t>(off));
   m_rbuf_len = n > 0 ? static_cast<std::size_t>(n) : 0;
   m_rbuf_seg = seg.first_seq;
   m_rbuf_off = off;
@@ -284,18 +469,45 @@ bool Spool::read_at(const Segment& seg, std::uint64_t off, std::uint8_t* dst, st
 
 bool Spool::find_record(const Segment& seg, std::uint64_t off, std::uint64_t end, format::RecordHeader& h,
                         std::uint64_t& at, std::uint64_t& skipped) {
-  skipped = 0;
+  std::uint64_t data_end = off;  // past the last non-zero byte looked at
   std::uint8_t header[format::k_record_header];
-  for (std::uint64_t pos = off; pos + format::k_record_header <= end; ++pos) {
-    if (!read_at(seg, pos, header, 1) || header[0] != format::k_record_magic[0]) continue;
-    if (read_at(seg, pos, header, sizeof header) && format::decode_record_header(header, h) &&
-        h.seq >= seg.first_seq && pos + format::k_record_header + h.body_len <= end) {
-      at = pos;
-      skipped = pos - off;
-      return true;
+  for (std::uint64_t pos = off; pos < end;) {
+    std::uint8_t first;
+    if (!read_at(seg, pos, &first, 1)) {  // (puts the window at pos if it was elsewhere)
+      data_end = end;  // unreadable: nothing valid, and not free room either
+      break;
     }
+    // Search what the window holds, in place.
+    const std::uint64_t window_off = m_rbuf_off;
+    const std::uint8_t* w = m_rbuf.get() + (pos - window_off);
+    const std::size_t n = static_cast<std::size_t>(std::min(end, window_off + m_rbuf_len) - pos);
+    std::uint64_t next = pos + n;  // where the search goes on
+    std::size_t i = 0;
+    while (i < n) {
+      if (w[i] == 0) {  // room after the last record, most likely: a word at a time
+        std::uint64_t word;
+        if (i + 8 <= n && (std::memcpy(&word, w + i, 8), word == 0)) i += 8;
+        else ++i;
+        continue;
+      }
+      const std::uint64_t p = pos + i++;
+      data_end = p + 1;
+      if (w[i - 1] != format::k_record_magic[0] || p + format::k_record_header > end) continue;
+      if (read_at(seg, p, header, sizeof header) && format::decode_record_header(header, h) &&
+          (h.mark || h.seq >= seg.first_seq) && p + format::k_record_header + h.body_len <= end) {
+        at = p;
+        skipped = p - off;
+        return true;
+      }
+      if (m_rbuf_off != window_off) {  // that header reached past the window, which moved
+        next = p + 1;
+        break;
+      }
+    }
+    pos = next;
   }
-  skipped = end > off ? end - off : 0;
+  // Zeros after the last record are the segment's preallocated, unused room.
+  skipped = data_end - off;
   return false;
 }
 
@@ -313,42 +525,58 @@ bool Spool::body_ok(const Segment& seg, std::uint64_t at, const format::RecordHe
   return crc == h.body_crc;
 }
 
-bool Spool::sync_fd(int fd, const char* what) {
-  ++m_stats.fsyncs;
-  if (::fdatasync(fd) != 0) return fail(what, errno);
-  return true;
-}
 
-bool Spool::sync_dir() {
-  ++m_stats.fsyncs;
-  if (::fsync(m_dir_fd.get()) != 0) return fail("fsync of the spool directory", errno);
-  return true;
-}
+// ---- appending and committing --------------------------------------------------------
 
-bool Spool::start_segment() {
-  if (m_active_open && !commit()) return false;
+// The spare becomes the next segment: its header opens the job's second extent.
+void Spool::start_segment(Job& job) {
   Segment seg;
   seg.first_seq = m_next_seq;
-  const SegmentName name(seg.first_seq);
-  seg.fd.reset(::openat(m_dir_fd.get(), name.text, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
-  if (!seg.fd) return fail("creating a segment", errno);
-  // Reserve the blocks now, so that a full disk shows here (as a full spool) and not as a
-  // failed write of acknowledged-to-be data later.
-  if (::fallocate(seg.fd.get(), FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(m_segment_bytes)) != 0 &&
-      errno == ENOSPC) {
-    ::unlinkat(m_dir_fd.get(), name.text, 0);
-    return false;
-  }
-  std::uint8_t header[format::k_segment_header];
-  format::encode_segment_header(header, seg.first_seq);
-  if (!write_all(seg.fd.get(), header, sizeof header, 0)) return fail("writing a segment header", errno);
-  if (m_options.sync && (!sync_fd(seg.fd.get(), "fsync of a new segment") || !sync_dir())) return false;
-  seg.size = sizeof header;
+  seg.size = format::k_segment_header;
+  seg.fd = std::move(m_spare);
+  format::encode_segment_header(job.m_buf.get() + job.m_len, seg.first_seq);
+  job.m_extents[job.m_n_extents++] = Job::Extent{seg.fd.get(), seg.first_seq, 0, job.m_len, format::k_segment_header};
+  job.m_len += format::k_segment_header;
+  job.m_rotate = true;
   m_bytes += seg.size;
   m_segments.push_back(std::move(seg));
   m_active_open = true;
-  return true;
+  m_active_mark = m_cursor_written;  // marks in older segments are not read at recovery
 }
+
+// The acknowledged position, after the job's records in the active segment: made durable
+// by the same fdatasync. Left out when it does not fit (the "ack" file covers it then).
+void Spool::add_mark(Job& job) {
+  Segment& seg = m_segments.back();
+  if (job.m_len + format::k_mark_bytes > job.m_cap || seg.size + format::k_mark_bytes > m_segment_bytes ||
+      m_bytes + format::k_mark_bytes > m_options.max_bytes) {
+    return;
+  }
+  format::encode_mark(job.m_buf.get() + job.m_len, m_acked);
+  add_to_extent(job, seg, format::k_mark_bytes);
+  seg.size += format::k_mark_bytes;
+  m_bytes += format::k_mark_bytes;
+  job.m_mark_seq = m_acked;
+  m_active_mark = m_acked;
+}
+
+std::uint64_t Spool::unpersisted_acks() const {
+  const std::uint64_t marked = m_segments.empty() ? 0 : m_segments.back().mark;
+  return m_acked - std::min(m_acked, std::max(m_cursor_written, marked));
+}
+
+void Spool::add_to_extent(Job& job, Segment& seg, std::size_t bytes) {
+  Job::Extent* e = job.m_n_extents > 0 ? &job.m_extents[job.m_n_extents - 1] : nullptr;
+  if (!e || e->segment != seg.first_seq) {
+    e = &job.m_extents[job.m_n_extents++];  // at most two: one rotation per job
+    *e = Job::Extent{seg.fd.get(), seg.first_seq, seg.size, job.m_len, 0};
+  }
+  e->len += bytes;
+  job.m_len += bytes;
+}
+
+// Every record of the oldest segment is on disk (so no job writes to it any more).
+bool Spool::front_is_durable() const { return segment_end_seq(0) - 1 <= m_durable_seq; }
 
 void Spool::drop_front(bool counted) {
   Segment& seg = m_segments.front();
@@ -361,7 +589,8 @@ void Spool::drop_front(bool counted) {
     EGW_LOG(warning, "spool: full; dropped the oldest segment %s/%s with %" PRIu64 " unsent records",
             m_options.dir.c_str(), SegmentName(seg.first_seq).text, lost);
   }
-  ::unlinkat(m_dir_fd.get(), SegmentName(seg.first_seq).text, 0);
+  m_unlinks.push_back(seg.first_seq);
+  m_spare_no_space = false;  // room again
   m_bytes -= seg.size;
   m_segments.erase(m_segments.begin());
   if (m_read_index > 0) --m_read_index;
@@ -371,23 +600,36 @@ void Spool::drop_front(bool counted) {
 Append Spool::append(std::string_view topic, std::span<const std::uint8_t> payload, std::uint8_t qos, bool retain,
                      std::uint64_t received_ns, std::uint64_t& seq) {
   if (m_failed) return Append::failed;
+  Job& job = m_jobs[m_filling];
   const std::size_t body = topic.size() + payload.size();
   const std::uint64_t need = format::k_record_header + body;
-  bool rotate = !m_active_open || m_segments.back().size + need > m_segment_bytes;
+  if (need + format::k_segment_header > job.m_cap) {
+    errno = EFBIG;
+    fail("a record larger than the batch buffer", errno);
+    return Append::failed;
+  }
+  const bool rotate = !m_active_open || m_segments.back().size + need > m_segment_bytes;
   for (;;) {
     std::uint64_t total = m_bytes + need + (rotate ? format::k_segment_header : 0);
     if (total <= m_options.max_bytes) break;
-    // drop-oldest never deletes the segment being written
+    // drop-oldest never deletes the segment being written, nor records not yet on disk
     if (!m_options.drop_oldest || m_segments.size() < 2) {
       ++m_stats.full_refusals;
       return Append::full;
     }
+    if (!front_is_durable()) return Append::busy;
     drop_front(true);
   }
-  if (rotate && !start_segment()) {
+  if (rotate && !m_spare) {
+    if (!m_spare_no_space) return Append::busy;  // being made by the job out now
     ++m_stats.full_refusals;
-    return m_failed ? Append::failed : Append::full;
+    return Append::full;
   }
+  if ((rotate && job.m_rotate) || job.m_len + need + (rotate ? format::k_segment_header : 0) > job.m_cap) {
+    return Append::busy;
+  }
+  if (rotate) start_segment(job);
+  Segment& seg = m_segments.back();
   format::RecordHeader h;
   h.body_len = static_cast<std::uint32_t>(body);
   h.seq = m_next_seq;
@@ -397,48 +639,93 @@ Append Spool::append(std::string_view topic, std::span<const std::uint8_t> paylo
   h.retain = retain;
   auto t = std::span(reinterpret_cast<const std::uint8_t*>(topic.data()), topic.size());
   h.body_crc = crc32c(payload, crc32c(t));
-  if (m_wbuf_len + need > m_wbuf_cap && !flush()) return Append::failed;
-  std::uint8_t* out = m_wbuf.get() + m_wbuf_len;
-  std::uint8_t big_header[format::k_record_header];
-  if (need > m_wbuf_cap) out = big_header;  // only the header is staged; flush below writes directly
+  std::uint8_t* out = job.m_buf.get() + job.m_len;
   format::encode_record_header(out, h);
-  Segment& seg = m_segments.back();
-  if (need > m_wbuf_cap) {
-    std::uint64_t off = seg.size;
-    if (!write_all(seg.fd.get(), big_header, sizeof big_header, off) ||
-        !write_all(seg.fd.get(), t.data(), t.size(), off + sizeof big_header) ||
-        !write_all(seg.fd.get(), payload.data(), payload.size(), off + sizeof big_header + t.size())) {
-      fail("writing a record", errno);
-      return Append::failed;
-    }
-  } else {
-    std::memcpy(out + format::k_record_header, t.data(), t.size());
-    std::memcpy(out + format::k_record_header + t.size(), payload.data(), payload.size());
-    m_wbuf_len += need;
-  }
+  std::memcpy(out + format::k_record_header, t.data(), t.size());
+  std::memcpy(out + format::k_record_header + t.size(), payload.data(), payload.size());
+  add_to_extent(job, seg, need);
   seg.size += need;
   m_bytes += need;
   seq = m_next_seq++;
+  job.m_last_seq = seq;
   ++m_stats.appended;
   return Append::ok;
 }
 
-bool Spool::flush() {
-  if (m_wbuf_len == 0) return true;
-  Segment& seg = m_segments.back();
-  if (!write_all(seg.fd.get(), m_wbuf.get(), m_wbuf_len, seg.size - m_wbuf_len)) return fail("writing records", errno);
-  m_wbuf_len = 0;
+bool Spool::cursor_due(std::uint64_t now_ns) const {
+  const std::uint64_t waiting = unpersisted_acks();
+  if (waiting == 0) return false;
+  const bool long_enough = m_waiting_since_ns != 0 && now_ns >= m_waiting_since_ns + k_cursor_interval_ns;
+  return m_cursor_forced || long_enough || waiting >= k_cursor_records;
+}
+
+Job* Spool::prepare(std::uint64_t now_ns) {
+  if (m_failed || m_out) return nullptr;
+  Job& job = m_jobs[m_filling];
+  if (unpersisted_acks() == 0) m_waiting_since_ns = 0;
+  else if (m_waiting_since_ns == 0) m_waiting_since_ns = now_ns;
+  m_prepared_ns = now_ns;
+  if (job.m_len > 0 && m_acked > m_active_mark) add_mark(job);
+  job.m_make_spare = !m_spare && !m_spare_no_space;
+  if (!job.m_mark_seq && cursor_due(now_ns)) {
+    job.m_write_cursor = true;
+    job.m_cursor_seq = m_acked;
+    job.m_cursor_off = m_cursor_off;
+  }
+  job.m_unlinks.swap(m_unlinks);  // both reserved alike: no allocation
+  if (job.empty()) return nullptr;
+  m_out = &job;
+  m_filling ^= 1;
+  return &job;
+}
+
+bool Spool::complete(Job& job) {
+  m_out = nullptr;
+  m_stats.fsyncs += job.m_fsyncs;
+  m_stats.bytes_written += job.m_bytes_written;
+  if (job.m_spare_fd >= 0) m_spare.reset(job.m_spare_fd);
+  if (job.m_spare_no_space) {
+    m_spare_no_space = true;
+    EGW_LOG_LIMITED(warning, "spool: %s: the disk is full; no new segment can start until space returns",
+                    m_options.dir.c_str());
+  }
+  if (job.m_failed_what) {
+    errno = job.m_failed_errno;
+    fail(job.m_failed_what, job.m_failed_errno);
+    job.reset();
+    return false;
+  }
+  if (job.m_last_seq) {
+    m_durable_seq = job.m_last_seq;
+    ++m_stats.commits;
+    for (int i = 0; i < job.m_n_extents; ++i) {
+      const Job::Extent& e = job.m_extents[i];
+      if (Segment* seg = find_segment(e.segment)) seg->written = e.file_off + e.len;
+    }
+    if (job.m_mark_seq && job.m_n_extents > 0) {
+      if (Segment* seg = find_segment(job.m_extents[job.m_n_extents - 1].segment)) seg->mark = job.m_mark_seq;
+      m_cursor_forced = false;
+    }
+  }
+  if (job.m_write_cursor) {
+    m_cursor_written = std::max(m_cursor_written, job.m_cursor_seq);
+    m_cursor_off = job.m_cursor_off == 0 ? format::k_cursor_slot_stride : 0;
+    m_cursor_forced = false;
+    ++m_stats.cursor_writes;
+  }
+  // What waits now was acknowledged after this job was prepared, at the earliest.
+  if (job.m_write_cursor || job.m_mark_seq) m_waiting_since_ns = unpersisted_acks() == 0 ? 0 : m_prepared_ns;
+  job.reset();
   return true;
 }
 
 bool Spool::commit() {
-  if (m_failed) return false;
-  if (!has_uncommitted()) return true;
-  if (!flush()) return false;
-  if (m_options.sync && !sync_fd(m_segments.back().fd.get(), "fdatasync of records")) return false;
-  ++m_stats.commits;
-  m_durable_seq = m_next_seq - 1;
-  return true;
+  if (m_out) return false;
+  while (Job* job = prepare(0)) {
+    job->run();
+    if (!complete(*job)) return false;
+  }
+  return !m_failed;
 }
 
 void Spool::ack(std::uint64_t seq) {
@@ -452,18 +739,8 @@ void Spool::sent_up_to(std::uint64_t seq) { m_sent = std::max(m_sent, seq); }
 
 bool Spool::persist_cursor() {
   if (m_failed) return false;
-  if (m_acked == m_cursor_written) return true;
-  std::uint8_t buf[format::k_cursor_size];
-  format::encode_cursor(buf, m_acked);
-  util::Fd fd(::openat(m_dir_fd.get(), k_cursor_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
-  if (!fd) return fail("creating ack.tmp", errno);
-  if (!write_all(fd.get(), buf, sizeof buf, 0)) return fail("writing ack.tmp", errno);
-  if (m_options.sync && !sync_fd(fd.get(), "fdatasync of ack.tmp")) return false;
-  if (::renameat(m_dir_fd.get(), k_cursor_tmp, m_dir_fd.get(), k_cursor) != 0) return fail("renaming ack.tmp", errno);
-  if (m_options.sync && !sync_dir()) return false;
-  m_cursor_written = m_acked;
-  ++m_stats.cursor_writes;
-  return true;
+  m_cursor_forced = true;
+  return commit();
 }
 
 Read Spool::read_next(std::uint64_t from, std::uint64_t limit, std::span<std::uint8_t> buf, Record& out) {
@@ -477,7 +754,7 @@ Read Spool::read_next(std::uint64_t from, std::uint64_t limit, std::span<std::ui
     }
     const Segment& seg = m_segments[m_read_index];
     if (seg.first_seq >= limit) return Read::end;
-    const std::uint64_t end = readable_end(m_read_index);
+    const std::uint64_t end = seg.written;
     format::RecordHeader h;
     std::uint64_t at = 0, skipped = 0;
     bool found = find_record(seg, m_read_off, end, h, at, skipped);
@@ -509,7 +786,7 @@ Read Spool::read_next(std::uint64_t from, std::uint64_t limit, std::span<std::ui
       continue;
     }
     m_read_off = at + format::k_record_header + h.body_len;
-    if (h.seq < from) continue;
+    if (h.mark || h.seq < from) continue;
     if (!fits) {  // pool.slot_bytes was lowered since it was spooled
       note_corrupt(seg, at, format::k_record_header + h.body_len, "record larger than a pool slot");
       continue;

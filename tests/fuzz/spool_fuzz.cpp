@@ -4,7 +4,9 @@
 // checksum or lies outside the caller's buffer, and must take new records afterwards.
 //
 // Input: byte 0 holds flags (bit 0: start the segment with a valid header; bit 1: the
-// next 24 bytes are the "ack" cursor file); the rest is the segment file's content.
+// next 24 bytes are the one-slot "ack" cursor file; else bit 2: the next 48 bytes are the
+// two slots of the "ack" file); the rest is the segment file's content, records and ack
+// marks alike.
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -76,10 +78,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   clear(spool_dir);
   const std::uint8_t flags = data[0];
   ++data, --size;
-  if ((flags & 2) && size >= format::k_cursor_size) {
+  if ((flags & 2) && size >= format::k_cursor_size) {  // the one-slot "ack" file of version 1
     ::mkdir(spool_dir.c_str(), 0700);
     write_file(spool_dir + "/ack", data, format::k_cursor_size);
     data += format::k_cursor_size, size -= format::k_cursor_size;
+  } else if ((flags & 4) && size >= 2 * format::k_cursor_size) {  // the two-slot one
+    std::vector<std::uint8_t> ack(format::k_cursor_file_size, 0);
+    std::memcpy(ack.data(), data, format::k_cursor_size);
+    std::memcpy(ack.data() + format::k_cursor_slot_stride, data + format::k_cursor_size, format::k_cursor_size);
+    ::mkdir(spool_dir.c_str(), 0700);
+    write_file(spool_dir + "/ack", ack.data(), ack.size());
+    data += 2 * format::k_cursor_size, size -= 2 * format::k_cursor_size;
   }
   std::vector<std::uint8_t> segment;
   if (flags & 1) {

@@ -128,7 +128,7 @@ TEST(Allocations, forwarding_at_1000_per_second_makes_zero_heap_allocations_and_
                            "[ingest]\nurl = \"" + local.url() + "\"\ntopics = [\"sensors/#\"]\n"
                            "[uplink]\nurl = \"" + upstream.url() + "\"\ntopic_prefix = \"up/\"\n"
                            "[pool]\nslots = 256\nslot_bytes = 1024\n"
-                           "[spool]\nmax_bytes = \"64MiB\"\nsync = \"batch\"\nbatch_max_delay = \"10ms\"\n";
+                           "[spool]\nmax_bytes = \"64MiB\"\nsync = \"batch\"\ncommit_interval = \"0ms\"\n";
   std::vector<std::string> errors;
   auto cfg = config::parse(toml, "alloc.toml", errors);
   ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);

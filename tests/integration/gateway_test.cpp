@@ -192,16 +192,16 @@ TEST(Gateway, SigtermUnderLoadStopsCleanlyAndARestartLosesNothing) {
 // and a consumer dropping duplicates by seq would drop real data.
 TEST(Gateway, NoSeqIsEverGivenToTwoMessagesAcrossACrashBeforeTheCommit) {
   RigOptions o;
-  o.spool = "sync = \"batch\"\nbatch_max_delay = \"2s\"";  // a wide window before the commit
+  o.spool = "sync = \"batch\"\ncommit_interval = \"2s\"";  // a wide window before the second commit
   Rig rig(o);
   rig.start_verifier();
   rig.start_daemon();
-  // QoS 0 (never redelivered), and fewer than the uplink window (32), whose upstream
-  // acknowledgements would trigger a commit of their own.
+  // QoS 0 (never redelivered). The first message's sync starts at once; the rest wait for
+  // the next one, 2 s later.
   Process before = rig.stream(20, 0, 0);
   EXPECT_EQ(before.wait(30s), 0);
   std::this_thread::sleep_for(300ms);
-  rig.daemon().signal(SIGKILL);  // inside the 2 s before the commit
+  rig.daemon().signal(SIGKILL);  // inside the 2 s before the second commit
   rig.daemon().wait(10s);
   rig.start_daemon();
   Process after = rig.stream(20, 0, 0, 100);  // "100".."119"
@@ -224,8 +224,10 @@ void fill_spool(const std::string& state_dir, long count) {
   std::uint64_t seq = 0;
   for (long i = 0; i < count; ++i) {
     std::string p = std::to_string(i);
-    ASSERT_EQ(s.append("sensors/old", {reinterpret_cast<const std::uint8_t*>(p.data()), p.size()}, 1, false, 0, seq),
-              spool::Append::ok);
+    const std::span<const std::uint8_t> payload(reinterpret_cast<const std::uint8_t*>(p.data()), p.size());
+    spool::Append a = s.append("sensors/old", payload, 1, false, 0, seq);
+    if (a == spool::Append::busy && s.commit()) a = s.append("sensors/old", payload, 1, false, 0, seq);  // batch full
+    ASSERT_EQ(a, spool::Append::ok);
   }
   ASSERT_TRUE(s.commit());
 }
@@ -296,8 +298,10 @@ TEST(Gateway, DamagedSpoolIsRecoveredNotRefused) {
     f.seekp(off + 36 + 11);
     f.put('X');
   }
-  {  // and a torn record at the end
-    std::ofstream f(seg, std::ios::app | std::ios::binary);
+  {  // and a torn record after the last (the rest of the file is preallocated zeros)
+    const std::string file = read_file(seg);
+    std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<long>(file.find_last_not_of('\0') + 1));
     f.write("EGWR\x40\x00\x00\x00torn", 12);
   }
   rig.start_verifier();

@@ -25,8 +25,13 @@
 namespace edgegw::test {
 
 struct RigOptions {
-  std::string spool = "sync = \"batch\"\nbatch_max_delay = \"10ms\"";  // [spool] keys
+  std::string spool = "sync = \"batch\"";  // [spool] keys
   std::string uplink = "max_inflight = 32\nkeepalive = \"5s\"";      // extra [uplink] keys
+  std::string ingest;                                                  // extra [ingest] keys
+  int receive_maximum = 32;                                            // the ingest window
+  // The daemon: "edgegw", or the test build "edgegw-test-disk" (its disk slowed or stalled
+  // by EDGEGW_TEST_DISK in start_daemon's environment).
+  std::string binary = "edgegw";
   std::uint32_t slots = 256;
   bool uplink_tls = false;  // uplink over mutual TLS to a second, TLS listener upstream
   std::string extra;        // more TOML at the end of the config (e.g. a [metrics] table)
@@ -125,7 +130,8 @@ class Rig {
   void write_config() {
     std::ostringstream c;
     c << "[gateway]\nid = \"gw-test\"\nstate_dir = \"" << state_dir() << "\"\nlog_level = \"info\"\n"
-      << "[ingest]\nurl = \"" << m_local.url() << "\"\ntopics = [\"sensors/#\"]\nreceive_maximum = 32\n"
+      << "[ingest]\nurl = \"" << m_local.url() << "\"\ntopics = [\"sensors/#\"]\nreceive_maximum = "
+      << m_options.receive_maximum << "\n" << m_options.ingest << "\n"
       << "[uplink]\nurl = \"" << uplink_url() << "\"\ntopic_prefix = \"up/\"\n" << m_options.uplink << "\n"
       << (m_tls_port ? "[uplink.tls]\nca_file = \"" + cert("ca.pem") + "\"\ncert_file = \"" + cert("client.pem") +
                            "\"\nkey_file = \"" + cert("client.key") + "\"\n"
@@ -141,7 +147,7 @@ class Rig {
     std::string log = m_dir.file("daemon-" + std::to_string(++m_starts) + ".log");
     std::vector<std::string> argv = {"env"};
     argv.insert(argv.end(), env.begin(), env.end());
-    for (const std::string& a : own_binary(std::string(EDGEGW_BIN_DIR) + "/edgegw")) argv.push_back(a);
+    for (const std::string& a : own_binary(std::string(EDGEGW_BIN_DIR) + "/" + m_options.binary)) argv.push_back(a);
     argv.insert(argv.end(), {"run", "--config", m_config});
     m_daemon = Process(argv, Redirects{.stderr_file = log});
     if (!wait_subscribed) return;

@@ -42,7 +42,7 @@ std::string board_config(const TempDir& dir, int ingest_port) {
                                       "[uplink]\nurl = \"mqtt://127.0.0.1:11883\"\ntopic_prefix = \"up/\"\n"
                                       "keepalive = \"5s\"\nmax_inflight = 32\n"
                                       "[pool]\nslots = 512\nslot_bytes = 1024\n"
-                                      "[spool]\nmax_bytes = \"16MiB\"\nsync = \"batch\"\nbatch_max_delay = \"250ms\"\n");
+                                      "[spool]\nmax_bytes = \"16MiB\"\nsync = \"batch\"\ncommit_interval = \"250ms\"\n");
 }
 
 // "Key=value" from `systemctl show` output.

@@ -7,7 +7,10 @@
 //    unacknowledged);
 //  - upstream verifier: a persistent QoS 1 subscriber on the upstream broker that counts
 //    every sequence number: lost, duplicated, reordered, end-to-end latency;
-//  - the daemon's cost: RSS and CPU time per message from /proc/PID (--pid);
+//  - the relay's cost (--pid: the edgegw daemon, or whatever process relays between the
+//    two brokers, e.g. a mosquitto bridge): RSS, CPU time per message and bytes written
+//    to storage per message, from /proc/PID;
+//  - the end-to-end latency percentile curve, for plotting (--curve FILE);
 //  - baseline (--baseline): the same publisher with a bare libmosquitto consumer on the
 //    local broker itself, run first; edgegw's throughput is printed as a ratio of it.
 //
@@ -22,7 +25,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cinttypes>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -61,6 +66,8 @@ struct Options {
   bool baseline = false;
   bool json = false;
   double settle_s = 30;
+  std::string label = "edgegw";  // names the relay in the output ("edgegw", "bridge")
+  std::string curve;             // --curve FILE: the latency percentile curve
 };
 
 std::uint64_t mono_ns() {
@@ -248,6 +255,8 @@ struct ProcSample {
   bool ok = false;
   long rss_kib = 0, hwm_kib = 0;
   double cpu_s = 0;
+  bool io_ok = false;                  // /proc/PID/io needs the process's user or root
+  unsigned long long write_bytes = 0;  // bytes the process caused to be written to storage
 };
 ProcSample sample(long pid) {
   ProcSample s;
@@ -273,6 +282,13 @@ ProcSample sample(long pid) {
   }
   s.cpu_s = static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
   s.ok = true;
+  std::ifstream io("/proc/" + std::to_string(pid) + "/io");
+  for (std::string line; std::getline(io, line);) {
+    if (line.rfind("write_bytes:", 0) == 0) {
+      s.write_bytes = std::strtoull(line.c_str() + 12, nullptr, 10);
+      s.io_ok = true;
+    }
+  }
   return s;
 }
 
@@ -340,6 +356,32 @@ void print_phase(const Phase& p, long count) {
               p.seen.latency_ns.empty() ? 0.0 : static_cast<double>(p.seen.latency_ns.back()) / 1e6);
 }
 
+// The latency percentile curve, one "percentile latency_ms nines" line per point, for
+// gnuplot: every whole percentile from 0 to 99, then 99.1 ... 99.9, 99.91 ... 99.99 and
+// so on while a point still stands for at least one sample, then the maximum (100).
+// "nines" is -log10(1 - p/100), the x of a log-scale percentile plot (50 -> 0.301,
+// 99 -> 2, 99.9 -> 3); the maximum is placed at log10(samples), where the 1-in-N point
+// would be.
+bool write_curve(const std::string& path, const Phase& p) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) return std::fprintf(stderr, "edgegw-bench: --curve %s: %s\n", path.c_str(), std::strerror(errno)), false;
+  const double n = static_cast<double>(p.seen.latency_ns.size());
+  std::fprintf(f, "# %s: end-to-end latency percentiles of %zu messages\n# percentile latency_ms nines\n", p.name,
+               p.seen.latency_ns.size());
+  const auto covered = [&](double pct) { return (1 - pct / 100) * n >= 1 - 1e-6; };
+  const auto point = [&](double pct) {
+    std::fprintf(f, "%.7g %.3f %.4f\n", pct, p.percentile(pct / 100), 0.0 - std::log10(1 - pct / 100));
+  };
+  if (n > 0) {
+    for (int i = 0; i <= 99 && covered(i); ++i) point(i);
+    for (double base = 99, step = 0.1; covered(base + step); base += 9 * step, step /= 10) {
+      for (int j = 1; j <= 9 && covered(base + j * step); ++j) point(base + j * step);
+    }
+    std::fprintf(f, "100 %.3f %.4f\n", static_cast<double>(p.seen.latency_ns.back()) / 1e6, std::log10(n));
+  }
+  return std::fclose(f) == 0;
+}
+
 void json_phase(std::string& out, const Phase& p, long count) {
   char buf[512];
   std::snprintf(buf, sizeof buf,
@@ -362,7 +404,10 @@ constexpr const char* k_usage =
     "  --size B              payload bytes, at least 24 (64)\n"
     "  --qos Q               publish QoS 0 or 1 (1)\n"
     "  --window W            unacknowledged publishes at most (256)\n"
-    "  --pid PID             the edgegw daemon: report its RSS and CPU time per message\n"
+    "  --pid PID             the relay process (the edgegw daemon, or a bridge broker): report\n"
+    "                        its RSS, CPU time and bytes written to storage per message\n"
+    "  --label NAME          name of the relay in the output (edgegw)\n"
+    "  --curve FILE          write the latency percentile curve (percentile, ms, nines)\n"
     "  --baseline            first measure a bare libmosquitto consumer on the local broker\n"
     "  --settle S            give up S seconds after the last new message arrived (30)\n"
     "  --json                one JSON object instead of the table\n";
@@ -387,7 +432,14 @@ bool parse_args(int argc, char** argv, Options& o) {
     else if (a == "--window") o.window = std::atoi(v);
     else if (a == "--pid") o.pid = std::atol(v);
     else if (a == "--settle") o.settle_s = std::atof(v);
+    else if (a == "--label") o.label = v;
+    else if (a == "--curve") o.curve = v;
     else return std::fprintf(stderr, "edgegw-bench: unknown option %s\n%s", a.c_str(), k_usage), false;
+  }
+  if (o.label.empty() || o.label.size() > 9 || o.label.find_first_of(" \t\n\"\\") != std::string::npos ||
+      o.label == "baseline") {
+    std::fprintf(stderr, "edgegw-bench: --label must be one word of 1 to 9 characters, not \"baseline\"\n");
+    return false;
   }
   if (o.count <= 0 || o.rate < 0 || o.qos < 0 || o.qos > 1 || o.window <= 0 || o.settle_s <= 0) {
     std::fprintf(stderr, "edgegw-bench: --count, --window and --settle must be positive, --rate >= 0, --qos 0 or 1\n");
@@ -426,7 +478,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "edgegw-bench: --pid %ld: no such process\n", o.pid);
     return 2;
   }
-  std::optional<Phase> gw = run_phase("edgegw", o, *local, o.topic, *upstream, o.upstream_topic, true);
+  std::optional<Phase> gw = run_phase(o.label.c_str(), o, *local, o.topic, *upstream, o.upstream_topic, true);
   if (!gw) return 2;
   const ProcSample after = sample(o.pid);
   mosquitto_lib_cleanup();
@@ -434,6 +486,10 @@ int main(int argc, char** argv) {
   const long lost = o.count - gw->seen.unique;
   const double ratio = baseline && baseline->rate() > 0 ? gw->rate() / baseline->rate() : 0;
   const double cpu_us = gw->seen.unique > 0 && after.ok ? (after.cpu_s - before.cpu_s) * 1e6 / static_cast<double>(gw->seen.unique) : 0;
+  const bool io_ok = gw->seen.unique > 0 && after.ok && before.io_ok && after.io_ok;
+  const double written =
+      io_ok ? static_cast<double>(after.write_bytes - before.write_bytes) / static_cast<double>(gw->seen.unique) : 0;
+  if (!o.curve.empty() && !write_curve(o.curve, *gw)) return 2;
   if (o.json) {
     std::string out = "{\"count\":" + std::to_string(o.count) + ",\"rate\":" + std::to_string(o.rate) +
                       ",\"size\":" + std::to_string(o.size) + ",\"qos\":" + std::to_string(o.qos) + ",";
@@ -442,8 +498,11 @@ int main(int argc, char** argv) {
     char buf[256];
     if (baseline) std::snprintf(buf, sizeof buf, ",\"throughput_ratio\":%.3f", ratio), out += buf;
     if (after.ok) {
-      std::snprintf(buf, sizeof buf, ",\"daemon\":{\"rss_kib_before\":%ld,\"rss_kib_after\":%ld,\"hwm_kib\":%ld,\"cpu_us_per_msg\":%.2f}",
+      std::snprintf(buf, sizeof buf, ",\"daemon\":{\"rss_kib_before\":%ld,\"rss_kib_after\":%ld,\"hwm_kib\":%ld,\"cpu_us_per_msg\":%.2f,",
                     before.rss_kib, after.rss_kib, after.hwm_kib, cpu_us);
+      out += buf;
+      if (io_ok) std::snprintf(buf, sizeof buf, "\"bytes_written_per_msg\":%.1f}", written);
+      else std::snprintf(buf, sizeof buf, "\"bytes_written_per_msg\":null}");
       out += buf;
     }
     std::printf("%s}\n", out.c_str());
@@ -452,10 +511,13 @@ int main(int argc, char** argv) {
                 o.rate ? (std::to_string(o.rate) + " msg/s").c_str() : "unlimited");
     if (baseline) print_phase(*baseline, o.count);
     print_phase(*gw, o.count);
-    if (baseline) std::printf("ratio     edgegw throughput / baseline = %.3f\n", ratio);
+    if (baseline) std::printf("ratio     %s throughput / baseline = %.3f\n", o.label.c_str(), ratio);
     if (after.ok) {
-      std::printf("daemon    RSS %ld KiB before, %ld KiB after, peak %ld KiB; CPU %.2f us per message\n", before.rss_kib,
+      std::printf("daemon    RSS %ld KiB before, %ld KiB after, peak %ld KiB; CPU %.2f us per message; ", before.rss_kib,
                   after.rss_kib, after.hwm_kib, cpu_us);
+      if (io_ok) std::printf("%.1f bytes written/msg\n", written);
+      else if (gw->seen.unique == 0) std::printf("n/a bytes written/msg (nothing received)\n");
+      else std::printf("n/a bytes written/msg (/proc/%ld/io unreadable)\n", o.pid);
     }
   }
   return lost == 0 ? 0 : 1;

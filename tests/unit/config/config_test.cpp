@@ -37,7 +37,7 @@ slot_bytes = "8KiB"
 [spool]
 max_bytes = "64MiB"
 sync = "batch"
-batch_max_delay = "5ms"
+commit_interval = "5ms"
 when_full = "drop-oldest"
 )";
 
@@ -72,8 +72,28 @@ TEST(Config, reads_every_key_of_the_brief) {
   EXPECT_EQ(cfg->pool.slots, 128u);
   EXPECT_EQ(cfg->pool.slot_bytes, 8192u);
   EXPECT_EQ(cfg->spool.max_bytes, 64u << 20);
-  EXPECT_EQ(cfg->spool.batch_max_delay, std::chrono::milliseconds(5));
+  EXPECT_EQ(cfg->spool.commit_interval, std::chrono::milliseconds(5));
   EXPECT_EQ(cfg->spool.when_full, config::WhenFull::drop_oldest);
+  EXPECT_TRUE(cfg->warnings.empty());
+}
+
+// Configs written for 0.1 keep working: the old key's value becomes the commit interval,
+// and check-config says what to write instead.
+TEST(Config, the_replaced_batch_max_delay_is_honoured_and_names_its_replacement) {
+  std::vector<std::string> errors;
+  auto cfg = config::parse(replace(k_valid, "commit_interval = \"5ms\"", "batch_max_delay = \"250ms\""), "gw.toml", errors);
+  ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+  EXPECT_EQ(cfg->spool.commit_interval, std::chrono::milliseconds(250));
+  ASSERT_EQ(cfg->warnings.size(), 1u);
+  EXPECT_EQ(cfg->warnings[0].rfind("gw.toml:30: spool.batch_max_delay: replaced by spool.commit_interval", 0), 0u)
+      << cfg->warnings[0];
+  EXPECT_NE(cfg->warnings[0].find("write commit_interval = \"250ms\""), std::string::npos) << cfg->warnings[0];
+}
+
+TEST(Config, both_the_old_and_the_new_commit_key_is_an_error) {
+  auto errors = errors_for(replace(k_valid, "commit_interval = \"5ms\"", "commit_interval = \"5ms\"\nbatch_max_delay = \"1ms\""));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "gw.toml:31: spool.batch_max_delay: replaced by spool.commit_interval, which is set too: remove this line");
 }
 
 TEST(Config, fills_defaults_from_the_board_profile) {
@@ -87,6 +107,8 @@ TEST(Config, fills_defaults_from_the_board_profile) {
   EXPECT_EQ(cfg->uplink.url.host, "::1");
   EXPECT_EQ(cfg->uplink.url.port, 1884);
   EXPECT_GT(cfg->pool.slots, 0u);
+  // One sync must be able to cover hundreds of messages (the ingest window bounds a batch).
+  EXPECT_GE(cfg->ingest.receive_maximum, 512);
   EXPECT_EQ(cfg->spool.sync, config::SpoolSync::batch);
   EXPECT_EQ(cfg->uplink.tls.ca_file, "/etc/ssl/certs/ca-certificates.crt");
 }
@@ -111,13 +133,13 @@ TEST(Config, names_an_out_of_range_value) {
 
 TEST(Config, reports_every_error_not_just_the_first) {
   std::string text = replace(k_valid, "sync = \"batch\"", "sync = \"sometimes\"");
-  text = replace(text, "batch_max_delay = \"5ms\"", "batch_max_delay = \"5\"");
+  text = replace(text, "commit_interval = \"5ms\"", "commit_interval = \"5\"");
   text = replace(text, "url = \"mqtt://127.0.0.1:1883\"", "url = \"http://127.0.0.1\"");
   auto errors = errors_for(text);
   ASSERT_EQ(errors.size(), 3u);
   EXPECT_EQ(errors[0], "gw.toml:7: ingest.url: the scheme must be mqtt://, mqtts:// or unix://");
   EXPECT_EQ(errors[1], "gw.toml:29: spool.sync: must be one of \"batch\", \"none\", not \"sometimes\"");
-  EXPECT_EQ(errors[2], "gw.toml:30: spool.batch_max_delay: must be a duration with a unit, such as \"10ms\" or \"30s\"");
+  EXPECT_EQ(errors[2], "gw.toml:30: spool.commit_interval: must be a duration with a unit, such as \"10ms\" or \"30s\"");
 }
 
 TEST(Config, rejects_bad_values_with_reasons) {

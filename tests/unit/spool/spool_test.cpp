@@ -2,6 +2,7 @@
 #include "spool/spool.hpp"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -12,6 +13,8 @@
 #include <vector>
 
 #include "spool/crc32c.hpp"
+#include "spool/sync_thread.hpp"
+#include "spool/test_disk.hpp"
 #include "support/temp_dir.hpp"
 
 namespace edgegw::spool {
@@ -38,12 +41,28 @@ void open_ok(Spool& s) {
   ASSERT_TRUE(s.open(error)) << error;
 }
 
+// Appends as a single-threaded user does: when the batch is full (busy), commit and go on.
+Append put(Spool& s, std::string_view topic, const std::string& payload, std::uint64_t& seq, bool retain = false,
+           std::uint64_t received_ns = 0) {
+  Append a = s.append(topic, bytes(payload), 1, retain, received_ns, seq);
+  if (a == Append::busy && s.commit()) a = s.append(topic, bytes(payload), 1, retain, received_ns, seq);
+  return a;
+}
+
 std::uint64_t add(Spool& s, std::uint64_t i, std::size_t size = 40) {
   std::string payload = "payload-" + std::to_string(i);
   payload.resize(std::max(size, payload.size()), '.');
   std::uint64_t seq = 0;
-  EXPECT_EQ(s.append("t/" + std::to_string(i % 7), bytes(payload), 1, i % 5 == 0, 1000 + i, seq), Append::ok);
+  EXPECT_EQ(put(s, "t/" + std::to_string(i % 7), payload, seq, i % 5 == 0, 1000 + i), Append::ok);
   return seq;
+}
+
+// A spool in `dir` holding records 1..count, committed and closed (as a daemon leaves it).
+void fill(const TempDir& dir, int count) {
+  Spool s(options(dir));
+  open_ok(s);
+  for (int i = 0; i < count; ++i) add(s, static_cast<std::uint64_t>(i));
+  ASSERT_TRUE(s.commit());
 }
 
 // Every record below `limit` from `from` on, as "seq:payload-prefix".
@@ -76,6 +95,13 @@ std::string only_segment_path(const TempDir& dir, int index) {
   while (std::fgets(line, sizeof line, p)) names.emplace_back(line, std::strlen(line) - 1);
   ::pclose(p);
   return index < static_cast<int>(names.size()) ? names[static_cast<std::size_t>(index)] : "";
+}
+
+// Where a segment's records end: the rest of the file is its preallocated room (zeros).
+std::size_t used_bytes(const std::string& path) {
+  const std::string file = read_file(path);
+  const std::size_t last = file.find_last_not_of('\0');
+  return last == std::string::npos ? 0 : last + 1;
 }
 
 void poke(const std::string& path, long offset, std::uint8_t xor_mask) {
@@ -114,19 +140,45 @@ TEST(Spool, AppendCommitReopenReadsEverythingInOrder) {
   EXPECT_LE(s.stats().recovery_bytes_read, s.segment_bytes() + 64 * 1024);
 }
 
+// A segment file is made at its full size ahead of use (fallocate: the blocks reserved, reading
+// as zeros), so that a sync writes the data and no file size; the zeros are room, not damage.
+TEST(Spool, SegmentsArePreallocatedAndTheirRoomIsNotDamage) {
+  TempDir dir;
+  fill(dir, 10);
+  const std::string path = only_segment_path(dir, 0);
+  EXPECT_EQ(read_file(path).size(), 64u * 1024);
+  const std::size_t used = used_bytes(path);
+  {
+    Spool s(options(dir));
+    open_ok(s);
+    EXPECT_EQ(s.stats().corrupt, 0u);
+    EXPECT_EQ(s.stats().torn_bytes, 0u);
+    add(s, 10);
+    ASSERT_TRUE(s.commit());
+    EXPECT_EQ(read_all(s), range(1, 11));
+  }
+  EXPECT_EQ(read_file(path).size(), 64u * 1024) << "appended in place, after the last record";
+  EXPECT_GT(used_bytes(path), used);
+  Spool s(options(dir));
+  open_ok(s);
+  EXPECT_EQ(read_all(s), range(1, 11));
+  EXPECT_EQ(s.stats().corrupt, 0u);
+}
+
 TEST(Spool, SyncCommitIsOneFsyncPerBatch) {
   TempDir dir;
   Spool s(options(dir, 1 << 20, true));
   open_ok(s);
-  add(s, 0);  // creates the first segment: file and directory fsync
-  const std::uint64_t base = s.stats().fsyncs;
+  add(s, 0);
+  std::uint64_t base = s.stats().fsyncs;
   ASSERT_TRUE(s.commit());
-  EXPECT_EQ(s.stats().fsyncs, base + 1);
+  EXPECT_EQ(s.stats().fsyncs, base + 2);  // the first segment: its records, and its name in the directory
+  base = s.stats().fsyncs;
   for (int i = 1; i <= 10; ++i) add(s, static_cast<std::uint64_t>(i));
   ASSERT_TRUE(s.commit());
-  EXPECT_EQ(s.stats().fsyncs, base + 2);  // ten records, one fdatasync
+  EXPECT_EQ(s.stats().fsyncs, base + 1);  // ten records, one fdatasync
   ASSERT_TRUE(s.commit());
-  EXPECT_EQ(s.stats().fsyncs, base + 2);  // nothing new: nothing synced
+  EXPECT_EQ(s.stats().fsyncs, base + 1);  // nothing new: nothing synced
 }
 
 TEST(Spool, AckedPositionSurvivesRestartAndAckedSegmentsAreDeleted) {
@@ -149,15 +201,11 @@ TEST(Spool, AckedPositionSurvivesRestartAndAckedSegmentsAreDeleted) {
 
 TEST(Spool, TornTailIsCutAndAppendingGoesOn) {
   TempDir dir;
-  {
-    Spool s(options(dir));
-    open_ok(s);
-    for (int i = 0; i < 100; ++i) add(s, static_cast<std::uint64_t>(i));
-    ASSERT_TRUE(s.commit());
-  }
+  fill(dir, 100);
   std::string path = only_segment_path(dir, 0);
-  {  // half a record, as a power cut mid-write leaves it
-    std::ofstream f(path, std::ios::app | std::ios::binary);
+  {  // half a record after the last, as a power cut mid-write leaves it
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<long>(used_bytes(path)));
     f.write("EGWR\x10\x00\x00\x00partial", 15);
   }
   Spool s(options(dir));
@@ -172,12 +220,7 @@ TEST(Spool, TornTailIsCutAndAppendingGoesOn) {
 
 TEST(Spool, CorruptRecordMidSegmentIsSkippedAndCounted) {
   TempDir dir;
-  {
-    Spool s(options(dir));
-    open_ok(s);
-    for (int i = 0; i < 2000; ++i) add(s, static_cast<std::uint64_t>(i));
-    ASSERT_TRUE(s.commit());
-  }
+  fill(dir, 2000);
   std::string first = only_segment_path(dir, 0), last = only_segment_path(dir, 1);
   ASSERT_FALSE(last.empty());
   // Find record offsets by walking the lengths, as the format defines them.
@@ -207,12 +250,7 @@ TEST(Spool, CorruptRecordMidSegmentIsSkippedAndCounted) {
 
 TEST(Spool, CorruptRecordInTheLastSegmentIsNotMistakenForATornTail) {
   TempDir dir;
-  {
-    Spool s(options(dir));
-    open_ok(s);
-    for (int i = 0; i < 50; ++i) add(s, static_cast<std::uint64_t>(i));
-    ASSERT_TRUE(s.commit());
-  }
+  fill(dir, 50);
   poke(only_segment_path(dir, 0), 32 + 36 + 2, 0x40);  // topic byte of record 1
   Spool s(options(dir));
   open_ok(s);
@@ -228,15 +266,10 @@ TEST(Spool, CorruptRecordInTheLastSegmentIsNotMistakenForATornTail) {
 // record) off as a torn tail.
 TEST(Spool, RecordWhoseBodyFailsIsNotTrustedForItsLength) {
   TempDir dir;
-  {
-    Spool s(options(dir));
-    open_ok(s);
-    for (int i = 0; i < 3; ++i) add(s, static_cast<std::uint64_t>(i));
-    ASSERT_TRUE(s.commit());
-  }
+  fill(dir, 3);
   const std::string path = only_segment_path(dir, 0);
   std::string file = read_file(path);
-  ASSERT_EQ(file.size(), 32u + 3 * 79);
+  ASSERT_EQ(used_bytes(path), 32u + 3 * 79);
   file.erase(32 + 79 + 36 + 10, 20);  // 20 bytes out of record 2's body
   std::ofstream(path, std::ios::binary | std::ios::trunc) << file;
   {
@@ -277,14 +310,14 @@ TEST(Spool, FullWithBackpressureRefusesUntilAcked) {
   open_ok(s);
   std::uint64_t seq = 0, n = 0;
   std::string payload(1000, 'x');
-  while (s.append("t", bytes(payload), 1, false, 0, seq) == Append::ok) ++n;
+  while (put(s, "t", payload, seq) == Append::ok) ++n;
   EXPECT_GT(n, 200u);
   EXPECT_LE(s.bytes(), o.max_bytes);
   EXPECT_EQ(s.stats().full_refusals, 1u);
-  EXPECT_EQ(s.append("t", bytes(payload), 1, false, 0, seq), Append::full);
+  EXPECT_EQ(put(s, "t", payload, seq), Append::full);
   ASSERT_TRUE(s.commit());
   s.ack(100);  // the first segment is wholly acknowledged: it goes
-  EXPECT_EQ(s.append("t", bytes(payload), 1, false, 0, seq), Append::ok);
+  EXPECT_EQ(put(s, "t", payload, seq), Append::ok);
   EXPECT_EQ(seq, n + 1);
   EXPECT_EQ(s.stats().dropped_records, 0u);
 }
@@ -297,7 +330,7 @@ TEST(Spool, FullWithDropOldestDeletesTheOldestSegmentAndCountsIt) {
   open_ok(s);
   std::uint64_t seq = 0;
   std::string payload(1000, 'x');
-  for (int i = 0; i < 1000; ++i) ASSERT_EQ(s.append("t", bytes(payload), 1, false, 0, seq), Append::ok);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(put(s, "t", payload, seq), Append::ok);
   ASSERT_TRUE(s.commit());
   EXPECT_LE(s.bytes(), o.max_bytes);
   EXPECT_GT(s.stats().dropped_segments, 0u);
@@ -330,7 +363,7 @@ TEST(Spool, WriteErrorFailsForGoodAndNothingMoreIsDurable) {
   std::uint64_t seq = 0;
   for (int i = 10; i < 100; ++i) {
     std::string p = "payload-" + std::to_string(i);
-    if (s.append("t/x", bytes(p), 1, false, 0, seq) != Append::ok) break;
+    if (put(s, "t/x", p, seq) != Append::ok) break;
   }
   EXPECT_FALSE(s.commit());
   ::setrlimit(RLIMIT_FSIZE, &old);
@@ -360,6 +393,242 @@ TEST(Spool, SecondOpenOfTheSameDirectoryIsRefused) {
   std::string error;
   EXPECT_FALSE(b.open(error));
   EXPECT_NE(error.find("in use by another edgegw"), std::string::npos) << error;
+}
+
+// ---- the durable path split across threads: jobs, the cursor, the next segment --------
+
+// Runs the job the spool has due now, as the sync thread would; false if there was none.
+bool run_job(Spool& s, std::uint64_t now_ns = 0) {
+  Job* job = s.prepare(now_ns);
+  if (!job) return false;
+  job->run();
+  EXPECT_TRUE(s.complete(*job));
+  return true;
+}
+
+TEST(Spool, AppendsFillTheOtherBatchWhileAJobIsOnTheDisk) {
+  TempDir dir;
+  Spool s(options(dir));
+  open_ok(s);
+  for (int i = 0; i < 10; ++i) add(s, static_cast<std::uint64_t>(i));
+  Job* job = s.prepare(0);
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(s.prepare(0), nullptr) << "one job out at a time";
+  for (int i = 10; i < 20; ++i) add(s, static_cast<std::uint64_t>(i));  // not busy: the other batch
+  EXPECT_EQ(s.durable_seq(), 0u);
+  EXPECT_TRUE(read_all(s).empty()) << "nothing is replayed before it is written";
+  job->run();
+  ASSERT_TRUE(s.complete(*job));
+  EXPECT_EQ(s.durable_seq(), 10u);
+  EXPECT_EQ(read_all(s), range(1, 10)) << "only what the job made durable";
+  ASSERT_TRUE(run_job(s));
+  EXPECT_EQ(s.durable_seq(), 20u);
+  EXPECT_EQ(read_all(s, 11), range(11, 20));
+}
+
+TEST(Spool, AJobStartsAtMostOneSegmentTheNextWaitsForItsFile) {
+  TempDir dir;
+  Spool s(options(dir));  // 64 KiB segments
+  open_ok(s);
+  std::string payload(1000, 'x');
+  std::uint64_t seq = 0, n = 0;
+  Append a;
+  while ((a = s.append("t", bytes(payload), 1, false, 0, seq)) == Append::ok) ++n;
+  EXPECT_EQ(a, Append::busy);
+  EXPECT_EQ(s.segments(), 1u);
+  EXPECT_EQ(n, (64u * 1024 - 32) / (36 + 1 + 1000)) << "the first segment filled, the second must wait";
+  ASSERT_TRUE(s.commit());  // writes the batch and makes the next segment's file
+  EXPECT_EQ(s.append("t", bytes(payload), 1, false, 0, seq), Append::ok);
+  EXPECT_EQ(seq, n + 1);
+  EXPECT_EQ(s.segments(), 2u);
+}
+
+TEST(Spool, TheAckFileIsWrittenLazilyByTimeOrByCount) {
+  TempDir dir;
+  Spool s(options(dir));
+  open_ok(s);
+  for (int i = 0; i < 6000; ++i) add(s, static_cast<std::uint64_t>(i));
+  ASSERT_TRUE(s.commit());
+  const std::uint64_t second = 1'000'000'000;
+  s.ack(10);  // no records flow, so no ack mark takes it
+  EXPECT_FALSE(run_job(s, 5 * second)) << "it has only begun to wait";
+  EXPECT_FALSE(run_job(s, 5 * second + second / 2));
+  EXPECT_TRUE(s.cursor_due(6 * second));
+  ASSERT_TRUE(run_job(s, 6 * second));
+  EXPECT_EQ(s.stats().cursor_writes, 1u);
+  EXPECT_EQ(s.unpersisted_acks(), 0u);
+  s.ack(10 + k_cursor_records - 1);
+  run_job(s, 6 * second);  // deletes the segments now wholly acknowledged
+  EXPECT_EQ(s.stats().cursor_writes, 1u) << "one short of the count, and not waited long";
+  s.ack(10 + k_cursor_records);
+  EXPECT_TRUE(s.cursor_due(6 * second)) << "enough acknowledgements wait: at once";
+  ASSERT_TRUE(run_job(s, 6 * second));
+  EXPECT_EQ(s.stats().cursor_writes, 2u);
+}
+
+TEST(Spool, AckMarksPersistThePositionWithTheRecordsAndNoSyncOfTheirOwn) {
+  TempDir dir;
+  {
+    Spool s(options(dir, 1 << 20, true));
+    open_ok(s);
+    for (int i = 0; i < 100; ++i) add(s, static_cast<std::uint64_t>(i));
+    ASSERT_TRUE(s.commit());
+    s.ack(50);
+    for (int i = 100; i < 110; ++i) add(s, static_cast<std::uint64_t>(i));
+    const Stats before = s.stats();
+    ASSERT_TRUE(run_job(s, 1));  // records, and the mark after them
+    EXPECT_EQ(s.stats().fsyncs, before.fsyncs + 1);
+    EXPECT_EQ(s.stats().cursor_writes, before.cursor_writes) << "the ack file is not touched";
+    EXPECT_EQ(s.unpersisted_acks(), 0u);
+    EXPECT_FALSE(s.cursor_due(1));
+    EXPECT_EQ(read_all(s, 51), range(51, 110)) << "replay passes over the mark";
+  }  // no persist_cursor(): a crash
+  Spool s(options(dir));
+  open_ok(s);
+  EXPECT_EQ(s.acked_seq(), 50u);
+  EXPECT_EQ(s.next_seq(), 111u);
+  EXPECT_EQ(read_all(s, s.acked_seq() + 1), range(51, 110));
+  EXPECT_EQ(s.stats().corrupt, 0u);
+}
+
+TEST(Spool, CursorSlotsAlternateAndATornSlotLeavesThePositionBefore) {
+  TempDir dir;
+  {
+    Spool s(options(dir));
+    open_ok(s);
+    for (int i = 0; i < 10; ++i) add(s, static_cast<std::uint64_t>(i));
+    ASSERT_TRUE(s.commit());
+    s.ack(5);
+    ASSERT_TRUE(s.persist_cursor());  // one slot
+    s.ack(8);
+    ASSERT_TRUE(s.persist_cursor());  // the other
+  }
+  const std::string ack = dir.file("state/spool/ack");
+  ASSERT_EQ(read_file(ack).size(), format::k_cursor_file_size);
+  {
+    Spool s(options(dir));
+    open_ok(s);
+    EXPECT_EQ(s.acked_seq(), 8u);
+  }
+  // The slot holding 8 torn by a power cut: the other still says 5 (duplicates, no loss).
+  std::string file = read_file(ack);
+  std::uint64_t v0 = 0, v1 = 0;
+  const auto data = bytes(file);
+  ASSERT_TRUE(format::decode_cursor(data.first(format::k_cursor_size), v0));
+  ASSERT_TRUE(format::decode_cursor(data.subspan(format::k_cursor_slot_stride), v1));
+  poke(ack, v0 == 8 ? 12 : static_cast<long>(format::k_cursor_slot_stride) + 12, 0x10);
+  Spool s(options(dir));
+  open_ok(s);
+  EXPECT_EQ(s.acked_seq(), 5u);
+  EXPECT_EQ(read_all(s, s.acked_seq() + 1), range(6, 10));
+}
+
+TEST(Spool, TheOneSlotCursorOfEarlierVersionsIsReadAndKept) {
+  TempDir dir;
+  fill(dir, 10);
+  std::uint8_t old[format::k_cursor_size];
+  format::encode_cursor(old, 7);
+  std::ofstream(dir.file("state/spool/ack"), std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(old), sizeof old);
+  {
+    Spool s(options(dir));
+    open_ok(s);
+    EXPECT_EQ(s.acked_seq(), 7u);
+    EXPECT_EQ(read_file(dir.file("state/spool/ack")).size(), format::k_cursor_file_size);
+  }
+  Spool s(options(dir));
+  open_ok(s);
+  EXPECT_EQ(s.acked_seq(), 7u);
+}
+
+// The disk has no room for the next segment's file: the spool is full, not failed, and
+// takes records again once space returns.
+class FullDisk final : public Disk {
+ public:
+  bool full = true;
+  int fallocate(int fd, off_t len) override {
+    if (!full) return Disk::fallocate(fd, len);
+    errno = ENOSPC;
+    return -1;
+  }
+};
+
+TEST(Spool, AFullDiskIsAFullSpoolUntilSpaceReturns) {
+  TempDir dir;
+  FullDisk disk;
+  Options o = options(dir);
+  o.disk = &disk;
+  Spool s(o);
+  open_ok(s);
+  std::uint64_t seq = 0;
+  EXPECT_EQ(put(s, "t", "x", seq), Append::full);
+  EXPECT_EQ(s.stats().full_refusals, 1u);
+  EXPECT_FALSE(s.failed());
+  ASSERT_TRUE(s.commit());
+  EXPECT_EQ(put(s, "t", "x", seq), Append::full) << "not retried until told";
+  disk.full = false;
+  s.retry_spare();
+  EXPECT_EQ(s.append("t", bytes("x"), 1, false, 0, seq), Append::busy) << "the file is to be made by a job";
+  ASSERT_TRUE(s.commit());
+  EXPECT_EQ(s.append("t", bytes("x"), 1, false, 0, seq), Append::ok);
+  ASSERT_TRUE(s.commit());
+  EXPECT_EQ(s.durable_seq(), 1u);
+}
+
+TEST(SyncThread, RunsAJobAndSignalsItsEventfd) {
+  TempDir dir;
+  Spool s(options(dir, 1 << 20, true));
+  open_ok(s);
+  SyncThread thread;
+  std::string error;
+  ASSERT_TRUE(thread.start(error)) << error;
+  for (int i = 0; i < 100; ++i) add(s, static_cast<std::uint64_t>(i));
+  thread.submit(*s.prepare(0));
+  EXPECT_TRUE(thread.busy());
+  pollfd p{thread.fd(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10'000), 1);
+  Job* job = thread.take_done();
+  ASSERT_NE(job, nullptr);
+  EXPECT_FALSE(thread.busy());
+  ASSERT_TRUE(s.complete(*job));
+  EXPECT_EQ(s.durable_seq(), 100u);
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "the eventfd is cleared";
+}
+
+TEST(SyncThread, AStalledDiskHoldsTheJobNotTheCaller) {
+  TempDir dir;
+  const std::string stall = dir.file("stall");
+  std::string error;
+  auto disk = TestDisk::parse("stall_file=" + stall, error);
+  ASSERT_TRUE(disk) << error;
+  Options o = options(dir, 1 << 20, true);
+  o.disk = disk.get();
+  Spool s(o);
+  open_ok(s);
+  std::ofstream(stall) << "";  // every sync from now on waits
+  SyncThread thread;
+  ASSERT_TRUE(thread.start(error)) << error;
+  add(s, 0);
+  thread.submit(*s.prepare(0));
+  pollfd p{thread.fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 300), 0) << "a sync while the stall file exists";
+  EXPECT_EQ(thread.take_done(), nullptr);
+  add(s, 1);  // the caller goes on filling the next batch
+  EXPECT_EQ(s.durable_seq(), 0u);
+  ::unlink(stall.c_str());
+  Job* job = thread.wait_done();
+  ASSERT_NE(job, nullptr);
+  ASSERT_TRUE(s.complete(*job));
+  EXPECT_EQ(s.durable_seq(), 1u);
+}
+
+TEST(TestDisk, NamesABadSetting) {
+  std::string error;
+  EXPECT_FALSE(TestDisk::parse("sync_delay=5", error));
+  EXPECT_EQ(error, "sync_delay: not a duration: \"5\"");
+  EXPECT_FALSE(TestDisk::parse("sync_dely=5ms", error));
+  EXPECT_NE(error.find("unknown setting \"sync_dely=5ms\""), std::string::npos) << error;
+  EXPECT_TRUE(TestDisk::parse("sync_delay=5ms,stall_file=/x", error));
 }
 
 }  // namespace
