@@ -236,8 +236,8 @@ void read_url(Checker& c, const toml::table* t, std::string_view prefix, Url& ur
 }
 
 void read_version(Checker& c, const toml::table* t, std::string_view prefix, MqttVersion& out) {
-  int v = c.choice(t, prefix, "mqtt_version", {"3.1.1", "5"});
-  if (v >= 0) out = v == 0 ? MqttVersion::v311 : MqttVersion::v5;
+  int v = c.choice(t, prefix, "mqtt_version", {"3.1.1", "5", "auto"});
+  if (v >= 0) out = v == 0 ? MqttVersion::v311 : v == 1 ? MqttVersion::v5 : MqttVersion::automatic;
 }
 
 void read_keepalive(Checker& c, const toml::table* t, std::string_view prefix, std::uint16_t& out) {

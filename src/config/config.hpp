@@ -14,7 +14,8 @@
 
 namespace edgegw::config {
 
-enum class MqttVersion { v311, v5 };
+// auto: MQTT 5, and 3.1.1 from then on if the broker answers as a 3.1.1-only broker.
+enum class MqttVersion { v311, v5, automatic };
 
 struct Tls {
   std::string ca_file = "/etc/ssl/certs/ca-certificates.crt";

@@ -23,7 +23,7 @@ std::uint64_t steady_ns(event::TimePoint t) {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
-mqtt::Version version(config::MqttVersion v) { return v == config::MqttVersion::v5 ? mqtt::Version::v5 : mqtt::Version::v311; }
+mqtt::Version version(config::MqttVersion v) { return v == config::MqttVersion::v311 ? mqtt::Version::v311 : mqtt::Version::v5; }
 
 tls::Options tls_options(const config::Tls& t, const char* key) {
   return tls::Options{key, t.ca_file, t.cert_file, t.key_file, t.server_name, t.alpn};
@@ -73,18 +73,15 @@ class Gateway::IngestHandler final : public mqtt::SessionHandler {
   void on_disconnected(const mqtt::DisconnectInfo& info) override {
     EGW_LOG_LIMITED(warning, "ingest: disconnected from %s: %s", m_g.m_config.ingest.url.text.c_str(), info.detail);
     m_g.m_subscribed = false;
+    m_g.m_subscriptions_text[0] = '\0';
   }
   void on_message(const mqtt::Message& m, mqtt::AckToken token) override { m_g.on_message(m, token); }
-  void on_subscribed(mqtt::Bytes reasons) override {
-    EGW_LOG(info, "ingest: subscribed to %zu topic filters", reasons.size());
-    m_g.m_subscribed = true;
-    for (std::size_t i = 0; i < reasons.size(); ++i) {
-      if (reasons[i] >= 0x80) {
-        m_g.m_subscribed = false;
-        EGW_LOG(error, "ingest: subscription to \"%s\" refused: %s", m_g.m_config.ingest.topics[i].c_str(),
-                mqtt::reason_name(static_cast<mqtt::Reason>(reasons[i])));
-      }
-    }
+  void on_subscribed(mqtt::Bytes states) override {
+    m_g.describe_subscriptions(states);
+    const bool all = std::none_of(states.begin(), states.end(), [](std::uint8_t s) { return s >= 0x80; });
+    if (all) EGW_LOG(info, "ingest: %s", m_g.m_subscriptions_text);
+    else EGW_LOG_LIMITED(warning, "ingest: %s", m_g.m_subscriptions_text);
+    m_g.m_subscribed = all;
   }
 
  private:
@@ -112,7 +109,7 @@ class Gateway::UplinkHandler final : public mqtt::SessionHandler {
 
 Gateway::Gateway(event::Loop& loop, const config::Config& config, spool::Disk* disk)
     : m_loop(loop), m_config(config), m_disk(disk), m_kick_timer(loop, *this), m_drain_timer(loop, *this),
-      m_grace_timer(loop, *this) {}
+      m_grace_timer(loop, *this), m_refused_timer(loop, *this) {}
 
 Gateway::~Gateway() {
   if (m_sync_registered) m_loop.remove(m_sync.fd());
@@ -164,7 +161,9 @@ bool Gateway::start(std::string& error) {
   m_tokens_at = m_loop.now();
 
   mqtt::SessionOptions in;
+  in.config_key = "ingest";
   in.version = version(c.ingest.mqtt_version);
+  in.version_fallback = c.ingest.mqtt_version == config::MqttVersion::automatic;
   in.client_id = c.ingest.client_id;
   in.clean_start = false;  // the local broker keeps our messages while we are down
   in.keepalive_s = c.ingest.keepalive_s;
@@ -178,7 +177,10 @@ bool Gateway::start(std::string& error) {
   m_ingest = std::make_unique<mqtt::Session>(m_loop, *m_in.transport, m_pool.get(), in, *m_in_handler);
 
   mqtt::SessionOptions up;
+  up.config_key = "uplink";
   up.version = version(c.uplink.mqtt_version);
+  up.version_fallback = c.uplink.mqtt_version == config::MqttVersion::automatic;
+  up.publish_qos = c.uplink.qos;
   up.client_id = c.uplink.client_id;
   up.clean_start = true;  // resends after a reconnect come from our own window
   up.keepalive_s = c.uplink.keepalive_s;
@@ -308,6 +310,26 @@ void Gateway::ack_durable() {
   }
 }
 
+// "subscribed to all 2 topic filters", or "1 of 2 topic filters subscribed; refused:
+// sensors/x (not authorized)", for the log and `edgegw status`.
+void Gateway::describe_subscriptions(mqtt::Bytes states) {
+  std::size_t granted = 0;
+  for (std::uint8_t s : states) granted += s < 0x80;
+  char* out = m_subscriptions_text;
+  const char* end = out + sizeof m_subscriptions_text;
+  int n = granted == states.size()
+              ? std::snprintf(out, static_cast<std::size_t>(end - out), "subscribed to all %zu topic filters", states.size())
+              : std::snprintf(out, static_cast<std::size_t>(end - out), "%zu of %zu topic filters subscribed; refused:",
+                              granted, states.size());
+  for (std::size_t i = 0; i < states.size() && n > 0 && out + n < end; ++i) {
+    if (states[i] < 0x80) continue;
+    out += n;
+    n = std::snprintf(out, static_cast<std::size_t>(end - out), " %s (%s)", m_config.ingest.topics[i].c_str(),
+                      states[i] == mqtt::Session::k_unanswered ? "no answer yet"
+                                                                : mqtt::reason_name(static_cast<mqtt::Reason>(states[i])));
+  }
+}
+
 // ---- uplink -------------------------------------------------------------------------
 
 void Gateway::on_uplink_state() { schedule(); }
@@ -330,36 +352,22 @@ bool Gateway::take_token() {
 bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes payload, bool retain, std::uint64_t seq,
                       std::uint64_t received_ns) {
   Inflight& e = m_infl[m_infl_tail % m_infl_cap];
-  e.slot = slot;
-  e.seq = seq;
-  e.received_ns = received_ns;
-  e.written_ns = realtime_ns();
-  e.acked = false;
-  mqtt::OutMessage out;
-  out.topic_prefix = m_config.uplink.topic_prefix;
-  out.topic = topic;
-  out.payload = payload;
-  out.qos = m_config.uplink.qos;
-  out.retain = retain;
-  if (m_uplink->version() == mqtt::Version::v5) {
-    int n = std::snprintf(e.seq_text, sizeof e.seq_text, "%" PRIu64, seq);
-    e.props[0] = {"gw", m_config.gateway.id};
-    e.props[1] = {"seq", std::string_view(e.seq_text, static_cast<std::size_t>(n))};
-    out.user_properties = e.props;
-  }
-  switch (m_uplink->publish(out, seq)) {
+  e = Inflight{slot, topic, payload, seq, received_ns, realtime_ns(), retain, false, false, {}, {}};
+  switch (send(e)) {
     case mqtt::PublishStatus::queued: break;
     case mqtt::PublishStatus::too_large:
       EGW_LOG_LIMITED(error, "uplink: message %" PRIu64 " on \"%.*s\" is larger than the upstream broker accepts; dropped", seq,
               static_cast<int>(topic.size()), topic.data());
+      m_refusals.count(mqtt::Reason::packet_too_large);
       ++m_counters.refused_upstream;
+      ++m_counters.dropped_refused;
       e.acked = true;
       break;
     default:  // QoS 0 while disconnected, or no room in the send buffer: try again shortly
       if (!m_drain_timer.armed()) m_drain_timer.arm_in(std::chrono::milliseconds(1));
       return false;
   }
-  if (out.qos == 0) e.acked = true;
+  if (m_config.uplink.qos == 0) e.acked = true;
   m_latency.to_uplink.record(e.written_ns > received_ns ? e.written_ns - received_ns : 0);
   ++m_infl_tail;
   m_send_seq = seq + 1;
@@ -368,23 +376,70 @@ bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes paylo
   return true;
 }
 
+// Hands a message to the uplink session: the first time, or again after a refusal.
+mqtt::PublishStatus Gateway::send(Inflight& e) {
+  mqtt::OutMessage out;
+  out.topic_prefix = m_config.uplink.topic_prefix;
+  out.topic = e.topic;
+  out.payload = e.payload;
+  out.qos = m_config.uplink.qos;
+  out.retain = e.retain;
+  if (m_uplink->version() == mqtt::Version::v5) {
+    int n = std::snprintf(e.seq_text, sizeof e.seq_text, "%" PRIu64, e.seq);
+    e.props[0] = {"gw", m_config.gateway.id};
+    e.props[1] = {"seq", std::string_view(e.seq_text, static_cast<std::size_t>(n))};
+    out.user_properties = e.props;
+  }
+  return m_uplink->publish(out, e.seq);
+}
+
 void Gateway::on_published(std::uint64_t seq, mqtt::Reason reason) {
   for (std::size_t i = m_infl_head; i != m_infl_tail; ++i) {
     Inflight& e = m_infl[i % m_infl_cap];
     if (e.seq != seq) continue;
-    if (static_cast<std::uint8_t>(reason) < 0x80) {
+    if (!mqtt::is_error(reason)) {
+      m_refusals.passed();  // the broker takes messages: refused ones may pass now too
       const std::uint64_t now = realtime_ns();
       m_latency.upstream_ack.record(now > e.written_ns ? now - e.written_ns : 0);
       m_latency.end_to_end.record(now > e.received_ns ? now - e.received_ns : 0);
-    } else {
-      ++m_counters.refused_upstream;
-      EGW_LOG_LIMITED(error, "uplink: upstream refused message %" PRIu64 ": %s", seq, mqtt::reason_name(reason));
+      e.acked = true;
+      break;
     }
-    e.acked = true;
+    ++m_counters.refused_upstream;
+    m_refusals.count(reason);
+    if (Refusals::for_good(reason)) {
+      ++m_counters.dropped_refused;
+      e.acked = true;
+      EGW_LOG_LIMITED(error, "uplink: upstream refused message %" PRIu64 " on \"%.*s\" for good (%s); dropped", seq,
+                      static_cast<int>(e.topic.size()), e.topic.data(), mqtt::reason_name(reason));
+      break;
+    }
+    // Kept: it goes again, in its place, and what follows it waits behind it (the records
+    // are released in order). An ACL being fixed or a quota refilling lets it pass.
+    e.refused = true;
+    if (!m_refused_timer.armed()) m_refused_timer.arm_in(m_refusals.next_delay());
+    EGW_LOG_LIMITED(error, "uplink: upstream refused message %" PRIu64 " on \"%.*s\": %s; kept, sent again in %.0f s", seq,
+                    static_cast<int>(e.topic.size()), e.topic.data(), mqtt::reason_name(reason),
+                    std::chrono::duration<double>(m_refused_timer.deadline() - m_loop.now()).count());
     break;
   }
   release_acked();
   schedule();
+}
+
+void Gateway::resend_refused() {
+  bool waiting = false;
+  for (std::size_t i = m_infl_head; i != m_infl_tail; ++i) {
+    Inflight& e = m_infl[i % m_infl_cap];
+    if (!e.refused) continue;
+    if (m_uplink->state() == mqtt::SessionState::connected && m_uplink->publish_room() > 0 &&
+        send(e) == mqtt::PublishStatus::queued) {
+      e.refused = false;
+    } else {
+      waiting = true;
+    }
+  }
+  if (waiting) m_refused_timer.arm_in(m_refusals.next_delay());
 }
 
 void Gateway::release_acked() {
@@ -468,9 +523,10 @@ bool Gateway::healthy(event::TimePoint now) const {
 
 void Gateway::summary(char* buf, std::size_t cap) const {
   std::snprintf(buf, cap,
-                "ingest %s, uplink %s; received %" PRIu64 ", forwarded %" PRIu64 "; spool %" PRIu64 " records, %" PRIu64
+                "ingest %s%s%s%s, uplink %s; received %" PRIu64 ", forwarded %" PRIu64 "; spool %" PRIu64 " records, %" PRIu64
                 " bytes; pool %u of %u slots",
-                mqtt::state_name(m_ingest->state()), mqtt::state_name(m_uplink->state()), m_counters.received,
+                mqtt::state_name(m_ingest->state()), m_subscribed ? "" : " (", m_subscribed ? "" : m_subscriptions_text,
+                m_subscribed ? "" : ")", mqtt::state_name(m_uplink->state()), m_counters.received,
                 m_counters.forwarded, m_spool->backlog(), m_spool->bytes(), m_pool->in_use(),
                 m_pool->capacity());
 }
@@ -504,6 +560,12 @@ void Gateway::snapshot(observe::Snapshot& out) const {
   out.dropped_full = s.dropped_records;
   out.dropped_corrupt = s.corrupt;
   out.refused_upstream = m_counters.refused_upstream;
+  out.dropped_refused = m_counters.dropped_refused;
+  out.refusals = m_refusals.counts();
+  out.retain_stripped = m_uplink->counters().retain_stripped;
+  out.ingest_sessions_lost = m_ingest->counters().sessions_lost;
+  out.subscribe_refusals = m_ingest->counters().subscribe_refusals;
+  out.ingest_subscriptions = m_subscriptions_text;
   out.refused_oversize = m_ingest->counters().refused_oversize;
   const auto reconnects = [](const mqtt::Session& session) {
     return session.counters().connects > 0 ? session.counters().connects - 1 : 0;
@@ -535,6 +597,7 @@ void Gateway::run_deferred() {
 
 void Gateway::on_timer(event::Timer& timer) {
   if (&timer == &m_grace_timer) return finish_shutdown();
+  if (&timer == &m_refused_timer) resend_refused();
   if (&timer == &m_kick_timer && m_full) m_spool->retry_spare();
   schedule();
 }

@@ -34,6 +34,7 @@
 #include "mem/pool.hpp"
 #include "mqtt/session.hpp"
 #include "mqtt/tcp_transport.hpp"
+#include "gateway/refusals.hpp"
 #include "observe/metrics.hpp"
 #include "spool/spool.hpp"
 #include "spool/sync_thread.hpp"
@@ -47,7 +48,8 @@ struct Counters {
   std::uint64_t acked_local = 0;      // PUBACK/PUBREC released to the local broker
   std::uint64_t forwarded = 0;        // acknowledged by the upstream broker (QoS 0: written)
   std::uint64_t replayed = 0;         // read back from the spool to be sent
-  std::uint64_t refused_upstream = 0;  // upstream PUBACK with a failure reason
+  std::uint64_t refused_upstream = 0;  // upstream PUBACKs with a failure reason (a resend counts again)
+  std::uint64_t dropped_refused = 0;   // of those, messages dropped: refused for good (Refusals::for_good)
 };
 
 class Gateway final : private event::Timer::Handler, private event::Deferred, private event::IoHandler {
@@ -115,9 +117,13 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   };
   struct Inflight {  // handed to the uplink, awaiting its PUBACK
     mem::Slot* slot;
+    std::string_view topic;  // views into the slot, or into the replay buffer
+    mqtt::Bytes payload;
     std::uint64_t seq;
     std::uint64_t received_ns, written_ns;  // CLOCK_REALTIME, for the stage histograms
+    bool retain;
     bool acked;
+    bool refused;  // by the broker, for a reason that may pass: sent again later
     char seq_text[24];
     mqtt::UserProperty props[2];
   };
@@ -139,6 +145,9 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   void cool();
   bool publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes payload, bool retain, std::uint64_t seq,
                std::uint64_t received_ns);
+  mqtt::PublishStatus send(Inflight& e);
+  void resend_refused();
+  void describe_subscriptions(mqtt::Bytes states);
   void release_acked();
   bool take_token();
   void fatal();
@@ -160,7 +169,9 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   std::unique_ptr<IngestHandler> m_in_handler;
   std::unique_ptr<UplinkHandler> m_up_handler;
   std::unique_ptr<mqtt::Session> m_ingest, m_uplink;
-  event::Timer m_kick_timer, m_drain_timer, m_grace_timer;
+  event::Timer m_kick_timer, m_drain_timer, m_grace_timer, m_refused_timer;
+  Refusals m_refusals;
+  char m_subscriptions_text[256] = "";
 
   std::unique_ptr<Fresh[]> m_fresh;
   std::size_t m_fresh_cap = 0, m_fresh_head = 0, m_fresh_tail = 0;

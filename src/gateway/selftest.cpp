@@ -219,16 +219,18 @@ bool ProbeSessions::start(event::Loop& loop, const config::Config& c, const std:
       !Gateway::make_link(c.uplink.url, c.uplink.tls, "uplink.tls", sub_link, error)) {
     return false;
   }
-  const auto version = [](config::MqttVersion v) { return v == config::MqttVersion::v5 ? mqtt::Version::v5 : mqtt::Version::v311; };
+  const auto version = [](config::MqttVersion v) { return v == config::MqttVersion::v311 ? mqtt::Version::v311 : mqtt::Version::v5; };
   pool = std::make_unique<mem::Pool>(window, c.pool.slot_bytes);
   mqtt::SessionOptions p;
   p.version = version(c.ingest.mqtt_version);
+  p.version_fallback = c.ingest.mqtt_version == config::MqttVersion::automatic;
   p.client_id = "edgegw-" + c.gateway.id + "-" + name + "-pub";
   p.clean_start = true;
   p.max_inflight = window;
   pub = std::make_unique<mqtt::Session>(loop, *pub_link.transport, nullptr, p, publisher);
   mqtt::SessionOptions s;
   s.version = version(c.uplink.mqtt_version);
+  s.version_fallback = c.uplink.mqtt_version == config::MqttVersion::automatic;
   s.client_id = "edgegw-" + c.gateway.id + "-" + name + "-sub";
   s.clean_start = true;
   s.subscriptions = {c.uplink.topic_prefix + topic};

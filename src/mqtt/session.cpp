@@ -17,6 +17,18 @@ constexpr std::size_t k_tx_headroom = 1024;  // beyond the largest message: head
 
 }  // namespace
 
+Reason client_disconnect_reason(Reason reason) {
+  switch (reason) {
+    case Reason::success: case Reason::disconnect_with_will: case Reason::unspecified_error:
+    case Reason::malformed_packet: case Reason::protocol_error: case Reason::implementation_specific_error:
+    case Reason::topic_name_invalid: case Reason::receive_maximum_exceeded: case Reason::topic_alias_invalid:
+    case Reason::packet_too_large: case Reason::message_rate_too_high: case Reason::quota_exceeded:
+    case Reason::administrative_action: case Reason::payload_format_invalid:
+      return reason;
+    default: return Reason::unspecified_error;
+  }
+}
+
 const char* state_name(SessionState state) {
   switch (state) {
     case SessionState::stopped: return "stopped";
@@ -44,6 +56,7 @@ Session::Session(event::Loop& loop, Transport& transport, mem::Pool* pool, Sessi
       m_options(std::move(options)),
       m_handler(handler),
       m_timer(loop, *this),
+      m_sub_timer(loop, *this),
       m_random(m_options.random_seed ? m_options.random_seed
                                       : static_cast<std::uint64_t>(event::Clock::now().time_since_epoch().count())),
       m_rx_cap(m_options.rx_buffer_bytes),
@@ -62,6 +75,9 @@ Session::Session(event::Loop& loop, Transport& transport, mem::Pool* pool, Sessi
     const std::uint8_t extra = m_options.version == Version::v5 ? m_options.subscribe_options_v5 : 0;
     m_subscriptions.push_back(Subscription{filter, static_cast<std::uint8_t>(m_options.subscribe_qos | extra)});
   }
+  m_sub_state.assign(m_subscriptions.size(), k_unanswered);
+  m_sub_batch.reserve(m_subscriptions.size());
+  m_sub_batch_index.reserve(m_subscriptions.size());
 }
 
 Session::~Session() {
@@ -98,10 +114,15 @@ void Session::connect_now() {
 
 void Session::handle_progress(Progress progress) {
   switch (progress) {
-    case Progress::done:
+    case Progress::done: {
       m_progress_events = 0;
+      // While input is held behind a PUBLISH no PINGRESP can be read: a broker that is gone
+      // shows as unacknowledged data (PINGREQs) timing out in TCP instead.
+      const auto keepalive = std::chrono::seconds(m_options.keepalive_s);
+      m_transport.set_user_timeout(std::max<std::chrono::milliseconds>(std::chrono::seconds(10), keepalive * 3 / 2));
       send_connect();
       break;
+    }
     case Progress::want_read: m_progress_events = EPOLLIN; break;
     case Progress::want_write: m_progress_events = EPOLLOUT; break;
     case Progress::failed: fail(Reason::unspecified_error, false, "%s", m_transport.error()); return;
@@ -120,6 +141,13 @@ void Session::send_connect() {
     c.props.mark(PropertyId::session_expiry);
     c.props.receive_maximum = static_cast<std::uint16_t>(m_ack_cap);
     c.props.mark(PropertyId::receive_maximum);
+    // A session that takes no messages tells the broker the largest packet it reads. One
+    // that does (ingest) does not: the broker would drop a larger message silently, where
+    // edgegw refuses it visibly (logged and counted, refused_oversize).
+    if (!m_pool) {
+      c.props.maximum_packet_size = static_cast<std::uint32_t>(m_rx_cap);
+      c.props.mark(PropertyId::maximum_packet_size);
+    }
   }
   m_tx_begin = m_tx_end = 0;
   m_tx_end = encode(std::span(m_tx.get(), m_tx_cap), c);
@@ -132,19 +160,34 @@ void Session::send_connect() {
 }
 
 void Session::fail(Reason reason, bool from_server, const char* fmt, ...) {
-  if (m_failing || m_state == SessionState::stopped || m_state == SessionState::backoff) return;
-  m_failing = true;
   va_list ap;
   va_start(ap, fmt);
-  std::vsnprintf(m_failure_text, sizeof m_failure_text, fmt, ap);
+  vfail(reason, from_server, fmt, ap);
   va_end(ap);
+}
+
+void Session::fail_until_fixed(Reason reason, bool from_server, const char* fmt, ...) {
+  if (m_failing || m_state == SessionState::stopped || m_state == SessionState::backoff) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vfail(reason, from_server, fmt, ap);
+  va_end(ap);
+  m_failure_until_fixed = true;
+  EGW_LOG_LIMITED(error, "mqtt %s: %s", m_options.client_id.c_str(), m_failure_text);
+}
+
+void Session::vfail(Reason reason, bool from_server, const char* fmt, va_list ap) {
+  if (m_failing || m_state == SessionState::stopped || m_state == SessionState::backoff) return;
+  m_failing = true;
+  std::vsnprintf(m_failure_text, sizeof m_failure_text, fmt, ap);
   m_failure = DisconnectInfo{reason, from_server, m_failure_text};
   if (reason == Reason::malformed_packet || reason == Reason::protocol_error) ++m_counters.protocol_errors;
-  // Tell a v5 server why we are leaving, if it was its packet that was bad.
+  // Tell a v5 server why we are leaving, if it was its packet that was bad, with a reason
+  // a client may send (3.14.2.1; 0x8D keepalive timeout, say, is the server's).
   if (m_options.version == Version::v5 && m_state == SessionState::connected && !from_server &&
       reason != Reason::unspecified_error) {
     Disconnect d;
-    d.reason = reason;
+    d.reason = client_disconnect_reason(reason);
     std::uint8_t buf[8];
     std::size_t n = encode(buf, d, m_options.version);
     if (m_tx_end == m_tx_begin) (void)m_transport.write(std::span<const std::uint8_t>(buf, n));
@@ -179,14 +222,23 @@ void Session::close_now() {
   m_server_receive_maximum = 65535;
   m_server_max_packet = 0;
   m_server_keepalive_set = false;
+  m_server_retain_available = true;
+  m_retain_stripped_logged = false;
+  m_sub_timer.cancel();
+  std::fill(m_sub_state.begin(), m_sub_state.end(), k_unanswered);
 
   if (was_connected) ++m_counters.disconnects;
   else ++m_counters.connect_failures;
   const DisconnectInfo info = m_failing ? m_failure : DisconnectInfo{Reason::success, false, "stopped"};
   m_failing = false;
   m_state = m_running ? SessionState::backoff : SessionState::stopped;
+  // Only a connection that lasted starts the backoff over: a broker that refuses, or
+  // accepts and drops at once, is tried ever more slowly.
+  if (was_connected && m_loop.now() - m_connected_at >= m_options.stable_after) m_attempt = 0;
   if (m_running) {
     event::Duration delay = backoff_delay(m_attempt++, m_options.reconnect_min, m_options.reconnect_max, m_random);
+    if (m_failure_until_fixed) delay = m_options.reconnect_max;
+    m_failure_until_fixed = false;
     m_timer.arm_in(delay);
     EGW_LOG_LIMITED(info, "mqtt %s: disconnected (%s: %s); reconnecting in %lld ms", m_options.client_id.c_str(),
             reason_name(info.reason), info.detail,
@@ -233,6 +285,7 @@ void Session::update_interest() {
       events = m_progress_events;
     } else if (m_state >= SessionState::awaiting_connack) {
       if (!m_paused) events |= EPOLLIN;
+      else events |= EPOLLRDHUP;  // not reading, but told when the broker closes
       if (m_tx_end > m_tx_begin) events |= EPOLLOUT;
     }
   }
@@ -257,6 +310,10 @@ void Session::on_io(std::uint32_t events) {
     handle_progress(m_transport.progress());
     return;
   }
+  if ((events & EPOLLRDHUP) && m_paused) {
+    fail(Reason::unspecified_error, true, "the broker closed the connection while edgegw held its input");
+    return;
+  }
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) read_input();
   if (usable()) flush();  // composes what is due and writes it, EPOLLOUT or not
 }
@@ -274,9 +331,8 @@ void Session::pause_input(std::uint8_t reason) {
 }
 
 void Session::hold_input(bool hold) {
-  if (hold) {
-    if (!(m_paused & k_pause_app)) pause_input(k_pause_app);
-  } else if (m_paused & k_pause_app) {
+  m_hold = hold;
+  if (!hold && (m_paused & k_pause_app)) {
     m_paused &= static_cast<std::uint8_t>(~k_pause_app);
     m_loop.defer(*this);
   }
@@ -284,7 +340,8 @@ void Session::hold_input(bool hold) {
 
 // ---- timers: connect timeout, reconnect, keepalive -------------------------------------
 
-void Session::on_timer(event::Timer&) {
+void Session::on_timer(event::Timer& timer) {
+  if (&timer == &m_sub_timer) return resubscribe();
   switch (m_state) {
     case SessionState::stopped: return;
     case SessionState::backoff: connect_now(); return;
@@ -297,8 +354,13 @@ void Session::on_timer(event::Timer&) {
   }
   const event::TimePoint now = m_loop.now();
   if (m_ping_outstanding && now >= m_ping_deadline) {
-    fail(Reason::keepalive_timeout, false, "no PINGRESP within %u s", keepalive_s());
-    return;
+    if (!m_paused) {
+      fail(Reason::keepalive_timeout, false, "no PINGRESP within %u s", keepalive_s());
+      return;
+    }
+    // Held behind a PUBLISH, the PINGRESP cannot be read: PINGREQs go on (the broker
+    // hears from us), and a dead broker shows up through TCP_USER_TIMEOUT.
+    m_ping_outstanding = false;
   }
   if (!m_ping_outstanding && now >= m_last_tx + std::chrono::seconds(keepalive_s())) {
     m_ping_pending = m_ping_outstanding = true;
@@ -360,20 +422,7 @@ void Session::compose() {
     m_pubcomp_owed->erase(id);
   }
   if (!compose_acks()) return;
-  if (m_subscribe_pending) {
-    Subscribe s;
-    s.packet_id = take_packet_id();
-    s.subscriptions = m_subscriptions;
-    std::size_t n = encode(tx_space(), s, m_options.version);
-    if (n == 0) {
-      if (m_tx_end > m_tx_begin) return;  // wait for the buffer to drain
-      fail(Reason::implementation_specific_error, false, "SUBSCRIBE for %zu filters does not fit the send buffer",
-           m_subscriptions.size());
-      return;
-    }
-    m_tx_end += n;
-    m_subscribe_pending = false;
-  }
+  if (m_subscribe_pending && !compose_subscribe()) return;
   compose_publishes();
 }
 
@@ -413,10 +462,18 @@ void Session::compose_publishes() {
     p.topic = o.message.topic;
     p.payload = o.message.payload;
     p.qos = o.message.qos;
-    p.retain = o.message.retain;
+    p.retain = strip_retain(o.message.retain);
     p.dup = o.sent_before;
     p.packet_id = o.packet_id;
     p.props.user = o.message.user_properties;
+    if (m_server_max_packet && encoded_size(p, m_options.version) > m_server_max_packet) {
+      // Queued under a larger limit (or none), before this connection: it can never go.
+      o.acked = true;
+      ++m_out_next;
+      while (m_out_head != m_out_tail && m_out[m_out_head % m_out_cap].acked) ++m_out_head;
+      m_handler.on_published(o.cookie, Reason::packet_too_large);
+      continue;
+    }
     std::size_t n = encode(tx_space(), p, m_options.version);
     if (n == 0) return;
     m_tx_end += n;
@@ -426,6 +483,19 @@ void Session::compose_publishes() {
     ++m_out_next;
     ++m_counters.published;
   }
+}
+
+// A broker without retained messages (CONNACK Retain Available 0) disconnects a client
+// that sends one [MQTT-3.3.1-8]: the flag goes, counted, and said once per connection.
+bool Session::strip_retain(bool retain) {
+  if (!retain || m_server_retain_available) return retain;
+  ++m_counters.retain_stripped;
+  if (!m_retain_stripped_logged) {
+    EGW_LOG(warning, "mqtt %s: the broker keeps no retained messages (Retain Available 0): retained messages go "
+                     "without the retain flag", m_options.client_id.c_str());
+    m_retain_stripped_logged = true;
+  }
+  return false;
 }
 
 std::uint16_t Session::take_packet_id() {
@@ -467,6 +537,7 @@ PublishStatus Session::publish(const OutMessage& message, std::uint64_t cookie) 
   }
   if (message.qos == 0) {
     if (m_state != SessionState::connected || m_failing) return PublishStatus::not_connected;
+    p.retain = strip_retain(message.retain);
     std::size_t n = encode(tx_space(), p, m_options.version);
     if (n == 0) {  // what is composed so far goes first
       write_out();

@@ -75,8 +75,8 @@ class SessionHandler {
   virtual void on_connected(bool session_present) = 0;
   virtual void on_disconnected(const DisconnectInfo& info) = 0;
   virtual void on_message(const Message& message, AckToken token) = 0;
-  // One reason code per subscribed filter, in order.
-  virtual void on_subscribed(Bytes reasons) { (void)reasons; }
+  // After each SUBACK: the state of every filter, in order (Session::subscription_states).
+  virtual void on_subscribed(Bytes states) { (void)states; }
   // The broker acknowledged a QoS 1 publish (reason >= 0x80: it refused the message).
   virtual void on_published(std::uint64_t cookie, Reason reason) { (void)cookie, (void)reason; }
 
@@ -85,7 +85,15 @@ class SessionHandler {
 };
 
 struct SessionOptions {
+  // The config table the session comes from ("uplink", "ingest"): errors that only the
+  // operator can fix name the setting to change.
+  std::string config_key = "mqtt";
   Version version = Version::v5;
+  // MQTT 5 first; a broker that answers it as a 3.1.1-only broker gets 3.1.1 from then on.
+  bool version_fallback = false;
+  // The QoS the application publishes at: a broker whose CONNACK allows less (Maximum
+  // QoS) is an error that names both, retried only at reconnect_max.
+  std::uint8_t publish_qos = 0;
   std::string client_id;
   bool clean_start = false;
   std::uint32_t session_expiry_s = 0xffffffff;  // MQTT 5; 3.1.1 sessions never expire
@@ -102,6 +110,11 @@ struct SessionOptions {
   event::Duration connect_timeout = std::chrono::seconds(10);
   event::Duration reconnect_min = std::chrono::milliseconds(200);
   event::Duration reconnect_max = std::chrono::seconds(30);
+  // The backoff starts again from reconnect_min only after a connection lasted this long:
+  // a broker that accepts and then ends every session is retried ever more slowly.
+  event::Duration stable_after = std::chrono::seconds(30);
+  // A refused subscription is asked for again after this, doubling up to reconnect_max.
+  event::Duration resubscribe_min = std::chrono::seconds(1);
   std::uint64_t random_seed = 0;  // 0: seeded from the clock
 };
 
@@ -120,7 +133,14 @@ struct SessionCounters {
   std::uint64_t pings_sent = 0;
   std::uint64_t pongs_received = 0;
   std::uint64_t input_pauses = 0;        // times reading stopped for a full pool or ack ring
+  std::uint64_t retain_stripped = 0;     // publishes sent without their retain flag (Retain Available 0)
+  std::uint64_t sessions_lost = 0;       // CONNACKs without the session we asked to resume
+  std::uint64_t subscribe_refusals = 0;  // filters a SUBACK refused (each retry counts again)
 };
+
+// The reason a client may put in its DISCONNECT for a failure (3.14.2.1): `reason` itself,
+// or 0x80 for reasons only a server sends.
+Reason client_disconnect_reason(Reason reason);
 
 enum class SessionState { stopped, backoff, connecting, awaiting_connack, connected };
 const char* state_name(SessionState state);
@@ -152,7 +172,10 @@ class Session final : private event::IoHandler,
   void ack(AckToken token);
 
   // The application stops (true) or resumes (false) taking new messages: the session
-  // stops reading and the broker queues. Holds across reconnects.
+  // stops reading at the next PUBLISH, and the broker queues. Holds across reconnects.
+  // Everything before that PUBLISH (CONNACK, SUBACK, PINGRESP, DISCONNECT) is still read;
+  // behind it, keepalive goes on with PINGREQs, and a dead broker shows as a TCP error
+  // (TCP_USER_TIMEOUT) or the broker's close (EPOLLRDHUP).
   void hold_input(bool hold);
 
   PublishStatus publish(const OutMessage& message, std::uint64_t cookie);
@@ -165,6 +188,13 @@ class Session final : private event::IoHandler,
   std::uint32_t publish_window() const;
   std::uint32_t unacked_received() const { return m_ack_tail - m_ack_head; }
   Version version() const { return m_options.version; }
+  // Per subscription filter, in order: the granted QoS (0-2), the broker's refusal (a
+  // reason code >= 0x80; refusals that may pass are asked for again), or k_unanswered
+  // while no SUBACK answered it on this connection.
+  static constexpr std::uint8_t k_unanswered = 0xff;
+  Bytes subscription_states() const { return {m_sub_state.data(), m_sub_state.size()}; }
+  // The broker keeps retained messages (false: Retain Available 0; the flag is dropped).
+  bool retain_available() const { return m_server_retain_available; }
   // Heap bytes this session took at construction (buffers, rings, bitsets).
   std::size_t footprint_bytes() const;
 
@@ -196,6 +226,10 @@ class Session final : private event::IoHandler,
   void handle_progress(Progress progress);
   void send_connect();
   void fail(Reason reason, bool from_server, const char* fmt, ...) __attribute__((format(printf, 4, 5)));
+  // A failure that retrying soon cannot mend (a setting or the broker must change): logged
+  // as an error, and the next attempt waits reconnect_max.
+  void fail_until_fixed(Reason reason, bool from_server, const char* fmt, ...) __attribute__((format(printf, 4, 5)));
+  void vfail(Reason reason, bool from_server, const char* fmt, va_list ap);
   void close_now();
   void update_interest();
   bool usable() const { return m_state >= SessionState::awaiting_connack && !m_failing; }
@@ -222,12 +256,20 @@ class Session final : private event::IoHandler,
   void write_out();
   std::span<std::uint8_t> tx_space();
   std::uint16_t take_packet_id();
+  bool strip_retain(bool retain);
+
+  // subscriptions (session_subscribe.cpp)
+  void subscriptions_connected(const Properties& connack);
+  bool compose_subscribe();
+  void handle_suback(Bytes body);
+  void resubscribe();
 
   // input (session_rx.cpp)
   void read_input();
   bool consume_buffered();
   void handle_packet(Bytes body);
   void handle_connack(Bytes body);
+  bool fall_back_to_311();
   void handle_publish();
   void handle_puback(const Ack& ack);
   void finish_discard();
@@ -240,7 +282,8 @@ class Session final : private event::IoHandler,
   mem::Pool* m_pool;
   SessionOptions m_options;
   SessionHandler& m_handler;
-  event::Timer m_timer;
+  event::Timer m_timer;      // connect timeout, backoff, keepalive
+  event::Timer m_sub_timer;  // asking again for refused subscriptions
   Flusher m_flusher{*this};
   util::Random m_random;
   std::vector<Subscription> m_subscriptions;  // views into m_options.subscriptions
@@ -248,9 +291,11 @@ class Session final : private event::IoHandler,
   SessionState m_state = SessionState::stopped;
   bool m_running = false;
   bool m_failing = false;
+  bool m_failure_until_fixed = false;
   DisconnectInfo m_failure;
   char m_failure_text[192] = "";
   unsigned m_attempt = 0;
+  event::TimePoint m_connected_at{};
   std::uint32_t m_connection = 0;
   int m_registered_fd = -1;
   std::uint32_t m_registered_events = 0;
@@ -261,6 +306,8 @@ class Session final : private event::IoHandler,
   std::uint32_t m_server_max_packet = 0;  // 0: no limit
   std::uint16_t m_server_keepalive = 0;
   bool m_server_keepalive_set = false;
+  bool m_server_retain_available = true;
+  bool m_retain_stripped_logged = false;
 
   // keepalive
   event::TimePoint m_last_tx{};
@@ -277,6 +324,7 @@ class Session final : private event::IoHandler,
   std::uint32_t m_body_filled = 0;
   std::uint8_t m_discard_prefix[4] = {};  // topic length and packet id of a discarded PUBLISH
   std::uint8_t m_paused = 0;
+  bool m_hold = false;  // the application's hold: pause at the next PUBLISH
 
   // received messages awaiting ack, in arrival order
   std::unique_ptr<PendingAck[]> m_acks;
@@ -287,7 +335,12 @@ class Session final : private event::IoHandler,
   // output
   std::unique_ptr<std::uint8_t[]> m_tx;
   std::size_t m_tx_cap, m_tx_begin = 0, m_tx_end = 0;
-  bool m_subscribe_pending = false;
+  bool m_subscribe_pending = false;  // filters k_unanswered wait for a SUBSCRIBE
+  std::vector<std::uint8_t> m_sub_state;       // per filter (subscription_states)
+  std::vector<Subscription> m_sub_batch;       // the filters of the SUBSCRIBE in flight
+  std::vector<std::size_t> m_sub_batch_index;  // ... and their indices
+  std::uint16_t m_sub_packet_id = 0;
+  unsigned m_sub_attempt = 0;
   std::unique_ptr<Outgoing[]> m_out;
   std::uint32_t m_out_cap, m_out_head = 0, m_out_next = 0, m_out_tail = 0, m_outstanding = 0;
   std::uint16_t m_next_packet_id = 1;

@@ -16,7 +16,7 @@ void Session::reset_input() {
   m_rx_begin = m_rx_end = 0;
   m_rx_mode = RxMode::header;
   m_body_filled = 0;
-  m_paused &= k_pause_app;  // the application's hold outlives the connection
+  m_paused = 0;  // (the application's hold, m_hold, outlives the connection)
 }
 
 void Session::read_input() {
@@ -96,6 +96,10 @@ bool Session::consume_buffered() {
         handle_packet(buffered.first(m_header.remaining));
         break;
       case RxMode::publish_start: {
+        if (m_hold) {  // the application takes nothing now: stop here, the broker queues
+          pause_input(k_pause_app);
+          return false;
+        }
         const bool needs_ack = (m_header.flags & 0x06) != 0;
         if (needs_ack && m_ack_tail - m_ack_head == m_ack_cap) {
           pause_input(k_pause_acks);
@@ -210,7 +214,46 @@ void Session::handle_puback(const Ack& ack) {
   EGW_LOG(debug, "mqtt %s: PUBACK for unknown packet id %u ignored", m_options.client_id.c_str(), ack.packet_id);
 }
 
+namespace {
+
+// CONNACK refusals that retrying soon cannot mend: a setting, a credential or the broker
+// must change first.
+bool refused_until_fixed(Reason r) {
+  switch (r) {
+    case Reason::unsupported_protocol_version: case Reason::client_id_not_valid:
+    case Reason::bad_username_or_password: case Reason::not_authorized: case Reason::banned:
+    case Reason::bad_auth_method: case Reason::use_another_server: case Reason::server_moved:
+      return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+// The version the broker speaks is the operator's to set: with version_fallback, a broker
+// that answers MQTT 5 as a 3.1.1 broker gets 3.1.1 from the next attempt on.
+bool Session::fall_back_to_311() {
+  if (!m_options.version_fallback || m_options.version != Version::v5) return false;
+  m_options.version = Version::v311;
+  EGW_LOG(notice, "mqtt %s: the broker does not speak MQTT 5; using MQTT 3.1.1 (%s.mqtt_version = \"auto\")",
+          m_options.client_id.c_str(), m_options.config_key.c_str());
+  return true;
+}
+
 void Session::handle_connack(Bytes body) {
+  // A 3.1.1-only broker answers an MQTT 5 CONNECT with a 3.1.1 CONNACK: return code 1,
+  // "unacceptable protocol version", and no properties (which MQTT 5 would not parse).
+  if (m_options.version == Version::v5 && body.size() == 2 && body[0] == 0 && body[1] == 0x01) {
+    if (fall_back_to_311()) {
+      fail(Reason::unsupported_protocol_version, true, "the broker speaks MQTT 3.1.1 only");
+    } else {
+      fail_until_fixed(Reason::unsupported_protocol_version, true,
+                       "the broker speaks MQTT 3.1.1 only (it refused this MQTT 5 CONNECT as an unacceptable protocol "
+                       "version): set %s.mqtt_version = \"3.1.1\" (or \"auto\")",
+                       m_options.config_key.c_str());
+    }
+    return;
+  }
   Connack c;
   Reason r = decode(body, m_options.version, c);
   if (r != Reason::success) {
@@ -218,13 +261,48 @@ void Session::handle_connack(Bytes body) {
     return;
   }
   if (is_error(c.reason)) {
-    fail(c.reason, true, "connection refused: %s%s%.*s", reason_name(c.reason), c.props.reason_string.empty() ? "" : ": ",
-         static_cast<int>(c.props.reason_string.size()), c.props.reason_string.data());
+    char reference[96] = "";
+    if (!c.props.server_reference.empty()) {
+      std::snprintf(reference, sizeof reference, "; it names another server, \"%.*s\" (not followed: set %s.url)",
+                    static_cast<int>(c.props.server_reference.size()), c.props.server_reference.data(),
+                    m_options.config_key.c_str());
+    }
+    if (c.reason == Reason::unsupported_protocol_version && fall_back_to_311()) {
+      fail(c.reason, true, "connection refused: %s", reason_name(c.reason));
+    } else if (refused_until_fixed(c.reason)) {
+      fail_until_fixed(c.reason, true, "connection refused: %s%s%.*s%s", reason_name(c.reason),
+                       c.props.reason_string.empty() ? "" : ": ", static_cast<int>(c.props.reason_string.size()),
+                       c.props.reason_string.data(), reference);
+    } else {
+      fail(c.reason, true, "connection refused: %s%s%.*s%s", reason_name(c.reason), c.props.reason_string.empty() ? "" : ": ",
+           static_cast<int>(c.props.reason_string.size()), c.props.reason_string.data(), reference);
+    }
     return;
   }
+  // Asked for a clean start, offered an old session: not ours to trust [MQTT-3.2.2-4].
+  if (m_options.clean_start && c.session_present) {
+    fail(Reason::protocol_error, false, "CONNACK with Session Present after a clean start");
+    return;
+  }
+  // A broker that cannot take our QoS would disconnect every publish [MQTT-3.2.2-11].
+  if (c.props.has(PropertyId::maximum_qos) && c.props.maximum_qos < m_options.publish_qos) {
+    fail_until_fixed(Reason::qos_not_supported, true,
+                     "the broker takes publishes up to QoS %u only (Maximum QoS in its CONNACK), and %s.qos is %u: set "
+                     "%s.qos = %u (messages can then be lost between edgegw and the broker), or use a broker that "
+                     "takes QoS %u",
+                     c.props.maximum_qos, m_options.config_key.c_str(), m_options.publish_qos,
+                     m_options.config_key.c_str(), c.props.maximum_qos, m_options.publish_qos);
+    return;
+  }
+  if (!m_options.clean_start && !c.session_present && m_counters.connects > 0) {
+    ++m_counters.sessions_lost;
+    EGW_LOG(warning, "mqtt %s: the broker kept no session for us: what it held for us while we were away is gone",
+            m_options.client_id.c_str());
+  }
   m_state = SessionState::connected;
-  m_attempt = 0;
+  m_connected_at = m_loop.now();
   ++m_counters.connects;
+  m_server_retain_available = c.props.retain_available != 0;
   if (c.props.has(PropertyId::receive_maximum)) m_server_receive_maximum = c.props.receive_maximum;
   if (c.props.has(PropertyId::maximum_packet_size)) m_server_max_packet = c.props.maximum_packet_size;
   if (c.props.has(PropertyId::server_keepalive)) {
@@ -236,13 +314,17 @@ void Session::handle_connack(Bytes body) {
     m_awaiting_rel->clear();
     m_pubcomp_owed->clear();
   }
-  m_subscribe_pending = !m_subscriptions.empty();
+  subscriptions_connected(c.props);
   m_ping_outstanding = false;
   m_timer.cancel();
   arm_keepalive();
   EGW_LOG(info, "mqtt %s: connected (MQTT %s, session %s, publish window %u)", m_options.client_id.c_str(),
           m_options.version == Version::v5 ? "5.0" : "3.1.1", c.session_present ? "resumed" : "new", publish_window());
   m_handler.on_connected(c.session_present);
+  // Nothing the broker can take was asked for: say so now, there will be no SUBACK.
+  if (!m_subscribe_pending && !m_subscriptions.empty() && m_state == SessionState::connected) {
+    m_handler.on_subscribed(subscription_states());
+  }
 }
 
 void Session::handle_packet(Bytes body) {
@@ -271,19 +353,7 @@ void Session::handle_packet(Bytes body) {
       }
       return;
     }
-    case PacketType::suback: {
-      SubAck s;
-      if (decode(m_header, body, m_options.version, s) != Reason::success) break;
-      for (std::size_t i = 0; i < s.reasons.size(); ++i) {
-        if (s.reasons[i] >= 0x80) {
-          std::string_view filter = i < m_subscriptions.size() ? m_subscriptions[i].filter : "?";
-          EGW_LOG(error, "mqtt %s: subscription to '%.*s' refused: %s", m_options.client_id.c_str(),
-                  static_cast<int>(filter.size()), filter.data(), reason_name(static_cast<Reason>(s.reasons[i])));
-        }
-      }
-      m_handler.on_subscribed(s.reasons);
-      return;
-    }
+    case PacketType::suback: handle_suback(body); return;
     case PacketType::unsuback: return;
     case PacketType::pingresp:
       m_ping_outstanding = false;
@@ -293,9 +363,11 @@ void Session::handle_packet(Bytes body) {
     case PacketType::disconnect: {
       Disconnect d;
       if (decode(body, m_options.version, d) != Reason::success) break;
-      fail(d.reason, true, "server sent DISCONNECT: %s%s%.*s", reason_name(d.reason),
+      fail(d.reason, true, "server sent DISCONNECT: %s%s%.*s%s%.*s%s", reason_name(d.reason),
            d.props.reason_string.empty() ? "" : ": ", static_cast<int>(d.props.reason_string.size()),
-           d.props.reason_string.data());
+           d.props.reason_string.data(), d.props.server_reference.empty() ? "" : "; it names another server, \"",
+           static_cast<int>(d.props.server_reference.size()), d.props.server_reference.data(),
+           d.props.server_reference.empty() ? "" : "\" (not followed: set the url)");
       return;
     }
     default:

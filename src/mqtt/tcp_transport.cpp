@@ -100,6 +100,12 @@ void TcpTransport::close_gracefully(std::chrono::milliseconds wait) {
   m_fd.reset();
 }
 
+void TcpTransport::set_user_timeout(std::chrono::milliseconds timeout) {
+  if (m_unix || !m_fd) return;
+  const unsigned ms = static_cast<unsigned>(timeout.count());
+  ::setsockopt(m_fd.get(), IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);  // best effort
+}
+
 IoResult TcpTransport::read(std::span<std::uint8_t> into) {
   ssize_t n = ::recv(m_fd.get(), into.data(), into.size(), 0);
   if (n > 0) return {IoStatus::ok, static_cast<std::size_t>(n)};

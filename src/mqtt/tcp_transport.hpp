@@ -21,6 +21,7 @@ class TcpTransport : public Transport {
   IoResult write(std::span<const std::uint8_t> from) override;
   void close() override { m_fd.reset(); }
   void close_gracefully(std::chrono::milliseconds wait) override;
+  void set_user_timeout(std::chrono::milliseconds timeout) override;
   int fd() const override { return m_fd.get(); }
   const char* error() const override { return m_error; }
 

@@ -47,6 +47,10 @@ class Transport {
     (void)wait;
     close();
   }
+  // Data written and not acknowledged by the peer for this long makes the connection fail
+  // (TCP_USER_TIMEOUT): how a dead peer shows up while nothing is read. No-op where it
+  // does not apply (unix sockets).
+  virtual void set_user_timeout(std::chrono::milliseconds timeout) { (void)timeout; }
   // The fd to wait on; -1 when closed.
   virtual int fd() const = 0;
   // The reason for the last failure, for logs ("connect 127.0.0.1:1883: Connection refused").

@@ -37,7 +37,13 @@ constexpr Counter k_counters[] = {
      &Snapshot::duplicates_suspected},
     {"dropped_spool_full", "Unsent messages deleted by when_full = drop-oldest", &Snapshot::dropped_full},
     {"dropped_corrupt", "Spool records skipped for a failed checksum", &Snapshot::dropped_corrupt},
-    {"refused_upstream", "Messages the upstream broker refused", &Snapshot::refused_upstream},
+    {"refused_upstream", "Upstream refusals (a PUBACK with a failure reason; a message sent again counts again)",
+     &Snapshot::refused_upstream},
+    {"dropped_refused", "Messages dropped because the upstream broker refused them for good", &Snapshot::dropped_refused},
+    {"retain_stripped", "Messages sent upstream without their retain flag (the broker has no retained messages)",
+     &Snapshot::retain_stripped},
+    {"ingest_sessions_lost", "Reconnections to the local broker that found our session gone", &Snapshot::ingest_sessions_lost},
+    {"subscribe_refusals", "Ingest topic filters the local broker refused (each retry counts)", &Snapshot::subscribe_refusals},
     {"refused_oversize", "Messages larger than a pool slot, acknowledged and dropped", &Snapshot::refused_oversize},
     {"ingest_reconnects", "Reconnections to the local broker", &Snapshot::ingest_reconnects},
     {"uplink_reconnects", "Reconnections to the upstream broker", &Snapshot::uplink_reconnects},
@@ -61,8 +67,8 @@ void Text::add(const char* fmt, ...) {
 
 void render_text(const Snapshot& s, Text& out) {
   out.add("edgegw %s, gateway %s, up %.0f s\n", s.version, s.gateway_id, s.uptime_s);
-  out.add("  ingest   %s\n  uplink   %s%s%s\n", s.ingest_state, s.uplink_state, s.uplink_tls[0] ? ", TLS " : "",
-          s.uplink_tls);
+  out.add("  ingest   %s%s%s\n  uplink   %s%s%s\n", s.ingest_state, s.ingest_subscriptions[0] ? ", " : "",
+          s.ingest_subscriptions, s.uplink_state, s.uplink_tls[0] ? ", TLS " : "", s.uplink_tls);
   out.add("  pool     %u of %u slots in use (high water %u)\n", s.pool_in_use, s.pool_slots, s.pool_high_water);
   out.add("  spool    %llu records, %llu of %llu bytes, oldest %.1f s\n", static_cast<unsigned long long>(s.spool_records),
           static_cast<unsigned long long>(s.spool_bytes), static_cast<unsigned long long>(s.spool_max_bytes),
@@ -70,6 +76,13 @@ void render_text(const Snapshot& s, Text& out) {
   out.add("  counters");
   for (const Counter& c : k_counters) out.add(" %s %llu", c.name, static_cast<unsigned long long>(s.*c.value));
   out.add("\n");
+  bool any = false;
+  for (const Snapshot::ReasonCount& r : s.refusals) {
+    if (r.count == 0) continue;
+    out.add("%s %s %llu", any ? "," : "  refused upstream by reason:", r.name, static_cast<unsigned long long>(r.count));
+    any = true;
+  }
+  if (any) out.add("\n");
   if (!s.latency) return;
   out.add("  latency ms       count       p50       p90       p99      p999       max\n");
   const auto row = [&](const char* name, const Histogram& h) {
@@ -86,8 +99,8 @@ void render_text(const Snapshot& s, Text& out) {
 
 void render_json(const Snapshot& s, Text& out) {
   out.add("{\"version\":\"%s\",\"gateway\":\"%s\",\"uptime_s\":%.1f,", s.version, s.gateway_id, s.uptime_s);
-  out.add("\"ingest\":{\"state\":\"%s\"},\"uplink\":{\"state\":\"%s\",\"tls\":\"%s\"},", s.ingest_state, s.uplink_state,
-          s.uplink_tls);
+  out.add("\"ingest\":{\"state\":\"%s\",\"subscriptions\":\"%s\"},\"uplink\":{\"state\":\"%s\",\"tls\":\"%s\"},",
+          s.ingest_state, s.ingest_subscriptions, s.uplink_state, s.uplink_tls);
   out.add("\"pool\":{\"in_use\":%u,\"high_water\":%u,\"slots\":%u},", s.pool_in_use, s.pool_high_water, s.pool_slots);
   out.add("\"spool\":{\"records\":%llu,\"bytes\":%llu,\"max_bytes\":%llu,\"oldest_age_s\":%.3f},",
           static_cast<unsigned long long>(s.spool_records), static_cast<unsigned long long>(s.spool_bytes),
@@ -95,6 +108,10 @@ void render_json(const Snapshot& s, Text& out) {
   out.add("\"counters\":{");
   for (const Counter& c : k_counters) {
     out.add("%s\"%s\":%llu", &c == k_counters ? "" : ",", c.name, static_cast<unsigned long long>(s.*c.value));
+  }
+  out.add("},\"refused_upstream_by_reason\":{");
+  for (const Snapshot::ReasonCount& r : s.refusals) {
+    out.add("%s\"%s\":%llu", &r == s.refusals.data() ? "" : ",", r.name, static_cast<unsigned long long>(r.count));
   }
   out.add("}");
   if (s.latency) {
@@ -121,6 +138,11 @@ void render_prometheus(const Snapshot& s, Text& out) {
   for (const Counter& c : k_counters) {
     out.add("# HELP edgegw_%s_total %s.\n# TYPE edgegw_%s_total counter\nedgegw_%s_total %llu\n", c.name, c.help, c.name,
             c.name, static_cast<unsigned long long>(s.*c.value));
+  }
+  out.add("# HELP edgegw_upstream_refusals_total Upstream refusals by PUBACK reason.\n"
+          "# TYPE edgegw_upstream_refusals_total counter\n");
+  for (const Snapshot::ReasonCount& r : s.refusals) {
+    out.add("edgegw_upstream_refusals_total{reason=\"%s\"} %llu\n", r.name, static_cast<unsigned long long>(r.count));
   }
   out.add("# HELP edgegw_pool_slots_in_use Message pool slots in use.\n# TYPE edgegw_pool_slots_in_use gauge\n"
           "edgegw_pool_slots_in_use %u\n",

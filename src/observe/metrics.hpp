@@ -7,6 +7,7 @@
 #include <cstdarg>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "observe/histogram.hpp"
 
@@ -35,6 +36,15 @@ struct Snapshot {
   std::uint64_t dropped_full = 0, dropped_corrupt = 0, refused_upstream = 0, refused_oversize = 0;
   std::uint64_t ingest_reconnects = 0, uplink_reconnects = 0, tls_failures = 0, fsyncs = 0;
   std::uint64_t commits = 0, cursor_writes = 0;
+  std::uint64_t dropped_refused = 0, retain_stripped = 0, ingest_sessions_lost = 0, subscribe_refusals = 0;
+  // The ingest subscriptions in a line: "2 of 2 filters subscribed", or which are refused.
+  const char* ingest_subscriptions = "";
+  // Upstream refusals (PUBACK reason codes), counted by reason.
+  struct ReasonCount {
+    const char* name;
+    std::uint64_t count;
+  };
+  std::span<const ReasonCount> refusals;
   const Latency* latency = nullptr;
   // the in-service canary, when it runs
   const Histogram* canary = nullptr;

@@ -85,6 +85,7 @@ class Transport final : public mqtt::Transport {
   bool has_buffered_input() const override;
   void close() override;
   void close_gracefully(std::chrono::milliseconds wait) override;
+  void set_user_timeout(std::chrono::milliseconds timeout) override { m_tcp.set_user_timeout(timeout); }
   int fd() const override { return m_tcp.fd(); }
   const char* error() const override { return m_error; }
 

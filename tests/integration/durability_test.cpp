@@ -22,27 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// A counter from the running daemon's `edgegw status --json`, or -1 if it did not answer.
-long status_counter(const Rig& rig, const std::string& name) {
-  std::vector<std::string> argv = own_binary(std::string(EDGEGW_BIN_DIR) + "/edgegw");
-  argv.insert(argv.end(), {"status", "--json", "--config", rig.config_path()});
-  std::string json;
-  if (run(argv, &json) != 0) return -1;
-  const std::string key = "\"" + name + "\":";
-  const std::size_t at = json.find(key);
-  return at == std::string::npos ? -1 : std::stol(json.substr(at + key.size()));
-}
-
-long wait_for_counter(const Rig& rig, const std::string& name, long at_least, std::chrono::seconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  long v = status_counter(rig, name);
-  while (v < at_least && Clock::now() < deadline) {
-    std::this_thread::sleep_for(100ms);
-    v = status_counter(rig, name);
-  }
-  return v;
-}
-
 TEST(Durability, ASyncStalledForSecondsStopsNeitherForwardingNorKeepalivesNorTheWatchdog) {
   RigOptions o;
   o.binary = "edgegw-test-disk";
@@ -59,12 +38,12 @@ TEST(Durability, ASyncStalledForSecondsStopsNeitherForwardingNorKeepalivesNorThe
   constexpr long k_backlog = 1000;
   Process sensors = rig.stream(k_backlog, 0);
   EXPECT_EQ(sensors.wait(60s), 0);
-  ASSERT_GE(wait_for_counter(rig, "durable", k_backlog, 60s), k_backlog) << rig.daemon_log();
+  ASSERT_GE(rig.wait_for_counter("durable", k_backlog, 60s), k_backlog) << rig.daemon_log();
 
   // From now on every sync waits; one more message puts one on the disk, stalled.
   std::ofstream(stall) << "";
   publish(rig.local(), "sensors/stream", std::to_string(k_backlog), 1);
-  ASSERT_GE(wait_for_counter(rig, "received", k_backlog + 1, 30s), k_backlog + 1) << rig.daemon_log();
+  ASSERT_GE(rig.wait_for_counter("received", k_backlog + 1, 30s), k_backlog + 1) << rig.daemon_log();
   const auto stalled_at = Clock::now();
   systemd.receive_for(100ms);  // what was sent before the stall
   rig.upstream().start();
@@ -76,9 +55,9 @@ TEST(Durability, ASyncStalledForSecondsStopsNeitherForwardingNorKeepalivesNorThe
   // ...and the loop keeps both sessions alive and systemd's watchdog fed, both sessions idle.
   const std::vector<std::string> beats = systemd.receive_for(3s);
   EXPECT_GE(count_containing(beats, "WATCHDOG=1"), 4) << "a keep-alive every 500 ms";
-  EXPECT_EQ(status_counter(rig, "ingest_reconnects"), 0) << rig.daemon_log();
-  EXPECT_EQ(status_counter(rig, "uplink_reconnects"), 0) << rig.daemon_log();
-  EXPECT_EQ(status_counter(rig, "durable"), k_backlog) << "acknowledged locally before its sync ended";
+  EXPECT_EQ(rig.status_counter("ingest_reconnects"), 0) << rig.daemon_log();
+  EXPECT_EQ(rig.status_counter("uplink_reconnects"), 0) << rig.daemon_log();
+  EXPECT_EQ(rig.status_counter("durable"), k_backlog) << "acknowledged locally before its sync ended";
   EXPECT_EQ(rig.tally().unique.count(k_backlog), 0u) << "forwarded before its sync ended";
   const double stalled_for = seconds_since(stalled_at);
 

@@ -225,18 +225,19 @@ TEST(Session, connects_over_ipv6_and_unix_sockets) {
 }
 
 TEST(Session, surfaces_the_servers_disconnect_reason) {
-  // A retained message to a broker without retain support: mosquitto answers with
-  // DISCONNECT "retain not supported" (0x9a).
-  Broker broker({.extra_config = "retain_available false"});
-  SessionHarness h(broker.url(), options(Version::v5, "retainer", {}));
+  // A QoS 1 publish to a broker that takes QoS 0 only, from a session not told what it
+  // publishes at (publish_qos 0, so the CONNACK passes): mosquitto answers with DISCONNECT
+  // "QoS not supported" (0x9b).
+  Broker broker({.extra_config = "max_qos 0"});
+  SessionHarness h(broker.url(), options(Version::v5, "qos1", {}));
   h.session->start();
   ASSERT_TRUE(h.run_until([&] { return h.connects == 1; }));
-  std::string payload = "r";
-  mqtt::OutMessage m{"", "r/x", mqtt::Bytes(reinterpret_cast<const std::uint8_t*>(payload.data()), 1), 1, true};
+  std::string payload = "q";
+  mqtt::OutMessage m{"", "q/x", mqtt::Bytes(reinterpret_cast<const std::uint8_t*>(payload.data()), 1), 1, false};
   ASSERT_EQ(h.session->publish(m, 1), mqtt::PublishStatus::queued);
   ASSERT_TRUE(h.run_until([&] { return !h.disconnects.empty(); }));
-  EXPECT_EQ(h.disconnects[0], mqtt::Reason::retain_not_supported);
-  EXPECT_NE(h.last_detail.find("server sent DISCONNECT: retain not supported"), std::string::npos) << h.last_detail;
+  EXPECT_EQ(h.disconnects[0], mqtt::Reason::qos_not_supported);
+  EXPECT_NE(h.last_detail.find("server sent DISCONNECT: QoS not supported"), std::string::npos) << h.last_detail;
   h.session->stop();
 }
 

@@ -30,6 +30,8 @@ class Broker {
   // Replaces the listener's extra configuration; takes effect at the next start().
   void set_extra_config(const std::string& extra);
   void pause() { m_process.signal(SIGSTOP); }
+  // SIGHUP: mosquitto reads its configuration again (its acl_file among it).
+  void reload() { m_process.signal(SIGHUP); }
   void resume() { m_process.signal(SIGCONT); }
 
   const std::string& host() const { return m_host; }

@@ -35,6 +35,10 @@ struct RigOptions {
   std::uint32_t slots = 256;
   bool uplink_tls = false;  // uplink over mutual TLS to a second, TLS listener upstream
   std::string extra;        // more TOML at the end of the config (e.g. a [metrics] table)
+  std::string local_broker;     // more mosquitto.conf lines for the local broker
+  std::string upstream_broker;  // ... and for the upstream one
+  std::string ingest_url;       // another local broker than the rig's (a scripted one)
+  std::string uplink_url;       // another upstream broker than the rig's (aedes)
 };
 
 // What the verifier saw, as numbers (the sensors publish "0", "1", ...).
@@ -113,7 +117,8 @@ class Rig {
   explicit Rig(RigOptions options = {})
       : m_options(std::move(options)),
         m_tls_port(m_options.uplink_tls ? free_port() : 0),
-        m_upstream(BrokerOptions{.persistent = true, .extra_config = tls_listener()}) {
+        m_local(BrokerOptions{.extra_config = m_options.local_broker}),
+        m_upstream(BrokerOptions{.persistent = true, .extra_config = m_options.upstream_broker + tls_listener()}) {
     write_config();
   }
   ~Rig() {
@@ -130,7 +135,7 @@ class Rig {
   void write_config() {
     std::ostringstream c;
     c << "[gateway]\nid = \"gw-test\"\nstate_dir = \"" << state_dir() << "\"\nlog_level = \"info\"\n"
-      << "[ingest]\nurl = \"" << m_local.url() << "\"\ntopics = [\"sensors/#\"]\nreceive_maximum = "
+      << "[ingest]\nurl = \"" << (m_options.ingest_url.empty() ? m_local.url() : m_options.ingest_url) << "\"\ntopics = [\"sensors/#\"]\nreceive_maximum = "
       << m_options.receive_maximum << "\n" << m_options.ingest << "\n"
       << "[uplink]\nurl = \"" << uplink_url() << "\"\ntopic_prefix = \"up/\"\n" << m_options.uplink << "\n"
       << (m_tls_port ? "[uplink.tls]\nca_file = \"" + cert("ca.pem") + "\"\ncert_file = \"" + cert("client.pem") +
@@ -191,6 +196,30 @@ class Rig {
     return publish_stream(m_local, "sensors/stream", count, rate, qos, first);
   }
 
+  // The running daemon's `edgegw status --json`, or "" if it did not answer.
+  std::string status_json() const {
+    std::vector<std::string> argv = own_binary(std::string(EDGEGW_BIN_DIR) + "/edgegw");
+    argv.insert(argv.end(), {"status", "--json", "--config", m_config});
+    std::string json;
+    return run(argv, &json) == 0 ? json : "";
+  }
+  // A number of it (a counter such as "durable"), or -1.
+  long status_counter(const std::string& name) const {
+    const std::string json = status_json(), key = "\"" + name + "\":";
+    const std::size_t at = json.find(key);
+    return at == std::string::npos ? -1 : std::stol(json.substr(at + key.size()));
+  }
+  // Polls it every 100 ms until it is at least `at_least` or the timeout; returns the last.
+  long wait_for_counter(const std::string& name, long at_least, std::chrono::seconds timeout) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    long v = status_counter(name);
+    while (v < at_least && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      v = status_counter(name);
+    }
+    return v;
+  }
+
   // A number from the daemon's last "gateway: stopped:" line, e.g. stat("replayed").
   long stat(const std::string& name) const {
     std::string log = daemon_log();
@@ -208,6 +237,7 @@ class Rig {
     return "listener " + std::to_string(m_tls_port) + " 127.0.0.1\n" + listener("server.pem", "require_certificate true\n");
   }
   std::string uplink_url() const {
+    if (!m_options.uplink_url.empty()) return m_options.uplink_url;
     return m_tls_port ? "mqtts://127.0.0.1:" + std::to_string(m_tls_port) : m_upstream.url();
   }
 

@@ -71,9 +71,9 @@ class SessionHarness final : public mqtt::SessionHandler {
     disconnects.push_back(info.reason);
     last_detail = info.detail;
   }
-  void on_subscribed(mqtt::Bytes reasons) override {
+  void on_subscribed(mqtt::Bytes states) override {
     ++subscribed;
-    granted.assign(reasons.begin(), reasons.end());
+    granted.assign(states.begin(), states.end());
   }
   void on_message(const mqtt::Message& m, mqtt::AckToken token) override {
     received.push_back({std::string(m.topic), std::string(m.payload.begin(), m.payload.end()), m.qos, m.dup});

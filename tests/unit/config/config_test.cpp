@@ -113,6 +113,16 @@ TEST(Config, fills_defaults_from_the_board_profile) {
   EXPECT_EQ(cfg->uplink.tls.ca_file, "/etc/ssl/certs/ca-certificates.crt");
 }
 
+TEST(Config, mqtt_version_takes_auto) {
+  std::vector<std::string> errors;
+  auto cfg = config::parse(replace(k_valid, "max_inflight = 32", "max_inflight = 32\nmqtt_version = \"auto\""), "gw.toml",
+                           errors);
+  ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+  EXPECT_EQ(cfg->uplink.mqtt_version, config::MqttVersion::automatic);
+  EXPECT_EQ(errors_for(replace(k_valid, "max_inflight = 32", "max_inflight = 32\nmqtt_version = \"4\""))[0],
+            "gw.toml:16: uplink.mqtt_version: must be one of \"3.1.1\", \"5\", \"auto\", not \"4\"");
+}
+
 TEST(Config, names_file_line_and_key_of_an_unknown_key) {
   auto errors = errors_for(replace(k_valid, "qos = 1\n", "qos = 1\nmax_infligt = 3\n"));
   ASSERT_EQ(errors.size(), 1u);
