@@ -49,6 +49,49 @@ bool write_all(Disk& disk, int fd, const std::uint8_t* p, std::size_t n, std::ui
   return true;
 }
 
+// Reserves [0, len) of fd, so that writes there never find the disk full: fallocate, or
+// zeros written where the filesystem has no fallocate. 0, or the errno (ENOSPC and EDQUOT
+// mean no room; anything else is an I/O failure).
+int reserve(Disk& disk, int fd, std::uint64_t len) {
+  if (disk.fallocate(fd, static_cast<off_t>(len)) == 0) return 0;
+  if (errno != EOPNOTSUPP && errno != EINVAL && errno != ENOSYS) return errno;
+  static const std::uint8_t zeros[16 * 1024] = {};
+  for (std::uint64_t off = 0; off < len;) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(sizeof zeros, len - off));
+    if (!write_all(disk, fd, zeros, n, off)) return errno;
+    off += n;
+  }
+  return 0;
+}
+
+bool no_room(int err) { return err == ENOSPC || err == EDQUOT; }
+
+// The "ack" file in its two-slot form, both slots holding `acked`: ack.tmp written,
+// fdatasynced, renamed over "ack", the directory fsynced. Its fd for in-place writes, or
+// -1 with errno.
+int write_cursor_file(Disk& disk, int dir_fd, std::uint64_t acked, bool sync, std::uint64_t* fsyncs) {
+  std::uint8_t buf[format::k_cursor_file_size] = {};
+  format::encode_cursor(buf, acked);
+  format::encode_cursor(buf + format::k_cursor_slot_stride, acked);
+  util::Fd tmp(disk.openat(dir_fd, k_cursor_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  const bool ok = tmp && write_all(disk, tmp.get(), buf, sizeof buf, 0) && (!sync || disk.fdatasync(tmp.get()) == 0) &&
+                  disk.renameat(dir_fd, k_cursor_tmp, k_cursor) == 0 && (!sync || disk.fsync(dir_fd) == 0);
+  if (sync) *fsyncs += 2;
+  if (!ok) {
+    const int err = errno;
+    disk.unlinkat(dir_fd, k_cursor_tmp);
+    errno = err;
+    return -1;
+  }
+  return disk.openat(dir_fd, k_cursor, O_RDWR | O_CLOEXEC, 0);
+}
+
+// fsyncs the directory `path` (after an entry was made in it).
+bool sync_directory(Disk& disk, const std::string& path) {
+  util::Fd fd(::open(path.empty() ? "/" : path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  return fd && disk.fsync(fd.get()) == 0;
+}
+
 std::uint64_t now_ns() {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
@@ -71,6 +114,8 @@ void Job::reset() {
   m_unlinks.clear();
   m_spare_fd = -1;
   m_spare_no_space = false;
+  m_new_cursor_fd = -1;
+  m_cursor_done = false;
   m_failed_what = nullptr;
   m_failed_errno = 0;
   m_fsyncs = m_bytes_written = 0;
@@ -112,23 +157,32 @@ void Job::run() {
   }
   // A segment whose deletion is lost to a crash is found, and deleted, by recovery.
   for (std::uint64_t first : m_unlinks) m_disk->unlinkat(m_dir_fd, Spool::SegmentName(first).text);
-  if (m_write_cursor) {
+  if (m_write_cursor && m_cursor_fd < 0) {  // the file could not be made at start: now
+    const int made = write_cursor_file(*m_disk, m_dir_fd, m_cursor_seq, m_sync, &m_fsyncs);
+    if (made < 0 && !no_room(errno)) return fail("writing the ack file");
+    m_new_cursor_fd = made;  // (no room yet: tried again next time)
+    m_cursor_done = made >= 0;
+  } else if (m_write_cursor) {
     std::uint8_t slot[format::k_cursor_size];
     format::encode_cursor(slot, m_cursor_seq);
     if (!write(m_cursor_fd, slot, sizeof slot, m_cursor_off)) return fail("writing the ack file");
     if (m_sync && !sync(m_cursor_fd, true)) return fail("fdatasync of the ack file");
+    m_cursor_done = true;
   }
   if (m_make_spare) {
     const int fd = m_disk->openat(m_dir_fd, k_spare, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) return fail("creating the next segment file");
     // Its blocks are reserved now, so that a full disk shows here (as a full spool) and
     // not as a failed write of records later.
-    if (m_disk->fallocate(fd, static_cast<off_t>(m_spare_bytes)) != 0 && errno == ENOSPC) {
+    const int err = reserve(*m_disk, fd, m_spare_bytes);
+    if (err == 0) {
+      m_spare_fd = fd;
+    } else {
       ::close(fd);
       m_disk->unlinkat(m_dir_fd, k_spare);
+      errno = err;
+      if (!no_room(err)) return fail("reserving the next segment file");
       m_spare_no_space = true;
-    } else {
-      m_spare_fd = fd;
     }
   }
 }
@@ -168,15 +222,21 @@ Spool::Segment* Spool::find_segment(std::uint64_t first_seq) {
 bool Spool::open(std::string& error) {
   const auto started = now_ns();
   const std::string& dir = m_options.dir;
-  // The state directory and the spool directory under it (mkdir -p for the last two levels).
-  std::string parent = dir.substr(0, dir.find_last_of('/'));
-  if (!parent.empty() && ::mkdir(parent.c_str(), 0750) != 0 && errno != EEXIST) {
-    error = parent + ": cannot create the state directory: " + std::strerror(errno);
-    return false;
-  }
-  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
-    error = dir + ": cannot create the spool directory: " + std::strerror(errno);
-    return false;
+  // The state directory and the spool directory under it (mkdir -p for the last two
+  // levels), each made durable in its parent.
+  const auto parent_of = [](const std::string& path) { return path.substr(0, path.find_last_of('/')); };
+  const std::string parent = parent_of(dir);
+  for (const std::string& d : {parent, dir}) {
+    if (d.empty()) continue;
+    if (::mkdir(d.c_str(), 0750) == 0) {
+      if (m_options.sync && !sync_directory(m_disk, parent_of(d))) {
+        error = parent_of(d) + ": cannot sync after creating " + d + ": " + std::strerror(errno);
+        return false;
+      }
+    } else if (errno != EEXIST) {
+      error = d + ": cannot create the " + (d == dir ? "spool" : "state") + " directory: " + std::strerror(errno);
+      return false;
+    }
   }
   m_dir_fd.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!m_dir_fd) {
@@ -253,10 +313,29 @@ bool Spool::open_segment_files(std::string& error) {
     }
     seg.size = static_cast<std::uint64_t>(st.st_size);
     std::uint8_t header[format::k_segment_header];
-    m_last_header_ok = seg.size >= sizeof header &&
-                       m_disk.pread(seg.fd.get(), header, sizeof header, 0) == sizeof header &&
-                       format::decode_segment_header(header) == first;
-    if (!m_last_header_ok) {
+    const ssize_t got = seg.size >= sizeof header ? m_disk.pread(seg.fd.get(), header, sizeof header, 0) : 0;
+    if (got < 0) {
+      error = segment_path(first) + ": cannot read: " + std::strerror(errno);
+      return false;
+    }
+    const std::uint64_t said = got == sizeof header ? format::decode_segment_header(header) : 0;
+    // The header, not the name, says which records the file holds (a file renamed by
+    // hand would otherwise be deleted as acknowledged, or read in the wrong place).
+    if (said != 0 && said != first) {
+      const SegmentName right(said);
+      if (::faccessat(m_dir_fd.get(), right.text, F_OK, 0) == 0 ||
+          m_disk.renameat(m_dir_fd.get(), SegmentName(first).text, right.text) != 0) {
+        error = segment_path(first) + ": its header says it starts at " + std::to_string(said) +
+                ", and it cannot be renamed to " + right.text;
+        return false;
+      }
+      EGW_LOG(warning, "spool: %s: its header says it starts at %" PRIu64 "; renamed to %s", segment_path(first).c_str(),
+              said, right.text);
+      seg.first_seq = said;
+      m_renamed = true;
+    }
+    seg.header_ok = said != 0;
+    if (!seg.header_ok) {
       EGW_LOG(warning, "spool: %s: damaged segment header; its records are checked one by one",
               segment_path(first).c_str());
       seg.size = std::max<std::uint64_t>(seg.size, format::k_segment_header);
@@ -265,6 +344,8 @@ bool Spool::open_segment_files(std::string& error) {
     m_bytes += seg.size;
     m_segments.push_back(std::move(seg));
   }
+  std::sort(m_segments.begin(), m_segments.end(),
+            [](const Segment& a, const Segment& b) { return a.first_seq < b.first_seq; });
   return true;
 }
 
@@ -304,29 +385,25 @@ bool Spool::read_cursor(std::string& error) {
 // The "ack" file in its two-slot form, both slots holding the recovered position; made once
 // (write ack.tmp, fdatasync, rename, fsync the directory) when it is missing, damaged or
 // of the one-slot form. Its fd stays open for the in-place writes.
+// A full disk is no reason not to start (the records say the rest): without a file, the
+// position waits for ack marks, and the file is made by a later job.
 bool Spool::make_cursor_file(std::string& error) {
-  if (!m_cursor_current) {
-    std::uint8_t buf[format::k_cursor_file_size] = {};
-    format::encode_cursor(buf, m_acked);
-    format::encode_cursor(buf + format::k_cursor_slot_stride, m_acked);
-    util::Fd tmp(m_disk.openat(m_dir_fd.get(), k_cursor_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
-    bool ok = tmp && write_all(m_disk, tmp.get(), buf, sizeof buf, 0) &&
-              (!m_options.sync || m_disk.fdatasync(tmp.get()) == 0) &&
-              m_disk.renameat(m_dir_fd.get(), k_cursor_tmp, k_cursor) == 0 &&
-              (!m_options.sync || m_disk.fsync(m_dir_fd.get()) == 0);
-    if (!ok) {
-      error = m_options.dir + "/" + k_cursor + ": cannot write: " + std::strerror(errno);
-      return false;
-    }
-    m_stats.fsyncs += m_options.sync ? 2 : 0;
-    m_cursor_off = 0;
-    m_cursor_current = true;
+  if (m_cursor_current) {
+    m_cursor_fd.reset(m_disk.openat(m_dir_fd.get(), k_cursor, O_RDWR | O_CLOEXEC, 0));
+  } else {
+    m_cursor_fd.reset(write_cursor_file(m_disk, m_dir_fd.get(), m_acked, m_options.sync, &m_stats.fsyncs));
+    m_cursor_off = format::k_cursor_slot_stride;
   }
-  m_cursor_fd.reset(m_disk.openat(m_dir_fd.get(), k_cursor, O_RDWR | O_CLOEXEC, 0));
+  if (!m_cursor_fd && no_room(errno)) {
+    EGW_LOG(warning, "spool: %s/%s: no room to write it (%s); made when there is", m_options.dir.c_str(), k_cursor,
+            std::strerror(errno));
+    return true;
+  }
   if (!m_cursor_fd) {
-    error = m_options.dir + "/" + k_cursor + ": cannot open: " + std::strerror(errno);
+    error = m_options.dir + "/" + k_cursor + ": cannot write: " + std::strerror(errno);
     return false;
   }
+  m_cursor_current = true;
   return true;
 }
 
@@ -339,7 +416,13 @@ bool Spool::make_spare(std::string& error) {
     error = m_options.dir + "/" + k_spare + ": cannot create: " + std::strerror(errno);
     return false;
   }
-  if (m_disk.fallocate(m_spare.get(), static_cast<off_t>(m_segment_bytes)) != 0 && errno == ENOSPC) {
+  const int err = reserve(m_disk, m_spare.get(), m_segment_bytes);
+  if (err != 0 && !no_room(err)) {
+    error = m_options.dir + "/" + k_spare + ": cannot reserve " + std::to_string(m_segment_bytes) +
+            " bytes: " + std::strerror(err);
+    return false;
+  }
+  if (err != 0) {
     EGW_LOG(warning, "spool: %s: the disk is full; no new segment can start until space returns",
             m_options.dir.c_str());
     m_spare.reset();
@@ -359,8 +442,29 @@ bool Spool::recover(std::string& error) {
       error = m_error;
       return false;
     }
+    if (!last.header_ok && last.size == format::k_segment_header) {
+      // Nothing in it but a damaged header (a crash as it was started): a new header.
+      std::uint8_t header[format::k_segment_header];
+      format::encode_segment_header(header, last.first_seq);
+      last.header_ok = write_all(m_disk, last.fd.get(), header, sizeof header, 0);
+    }
+    // What recovery keeps is built on from now on (forwarded, its seqs counted on): it is
+    // made durable first, in case a crashed run wrote it and never synced it. A job writes
+    // to at most the last two segments (one rotation), so only they can hold such records.
+    for (std::size_t i = m_segments.size() >= 2 ? m_segments.size() - 2 : 0; m_options.sync && i < m_segments.size(); ++i) {
+      ++m_stats.fsyncs;
+      if (m_disk.fdatasync(m_segments[i].fd.get()) != 0) {
+        error = segment_path(m_segments[i].first_seq) + ": cannot sync what recovery found: " + std::strerror(errno);
+        return false;
+      }
+    }
+    if (m_options.sync && m_disk.fsync(m_dir_fd.get()) != 0) {
+      error = m_options.dir + ": cannot sync what recovery found: " + std::strerror(errno);
+      return false;
+    }
+    m_stats.fsyncs += m_options.sync ? 1 : 0;
     // A segment whose header is damaged takes no more records: they go to a new one.
-    m_active_open = last.size < m_segment_bytes && m_last_header_ok;
+    m_active_open = last.size < m_segment_bytes && last.header_ok;
     // Its ack marks are newer than the "ack" file unless no records were written since.
     m_acked = std::max(m_acked, last.mark);
     m_next_seq = std::max({m_next_seq, m_acked + 1, last.first_seq});
@@ -398,8 +502,11 @@ bool Spool::recover_tail(Segment& seg) {
   const char* damage = nullptr;  // what lies between good_end and the next good record
   std::uint64_t last_seq = 0;
   while (find_record(seg, off, seg.size, h, at, skipped)) {
+    // Whatever the body says, a header that checks out proves its seq was given out.
+    if (!h.mark) m_next_seq = std::max(m_next_seq, h.seq + 1);
     std::uint8_t mark[8];
     if (h.mark ? !body_ok(seg, at, h, mark) : h.seq <= last_seq || !body_ok(seg, at, h, nullptr)) {
+      if (m_read_errno) break;
       // A length is trusted only with its body: a good record may start inside the
       // bytes this one claims, so the search goes on from the next byte.
       damage = at == good_end && !damage ? "record failing its checksum" : "damaged records";
@@ -417,6 +524,9 @@ bool Spool::recover_tail(Segment& seg) {
     last_seq = h.seq;
     m_next_seq = std::max(m_next_seq, h.seq + 1);
   }
+  // An unreadable segment is not damage: nothing of it is cut, the start fails instead
+  // (systemd tries again; the log names the file).
+  if (m_read_errno) return fail(("reading " + segment_path(seg.first_seq) + " at recovery").c_str(), m_read_errno);
   // Replay passes this ground again: what was reported here is not counted twice.
   m_scanned_seq = seg.first_seq;
   m_scanned_end = good_end;
@@ -453,11 +563,13 @@ bool Spool::read_at(const Segment& seg, std::uint64_t off, std::uint8_t* dst, st
   if (off + len > seg.written) return false;
   if (len > m_rbuf_cap) {  // larger than the window: straight into the destination
     ssize_t n = m_disk.pread(seg.fd.get(), dst, len, static_cast<off_t>(off));
+    if (n < 0) m_read_errno = errno;
     m_stats.bytes_read += n > 0 ? static_cast<std::uint64_t>(n) : 0;
     return n == static_cast<ssize_t>(len);
   }
   const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(m_rbuf_cap, seg.written - off));
   ssize_t n = m_disk.pread(seg.fd.get(), m_rbuf.get(), want, static_cast<off_t>(off));
+  if (n < 0) m_read_errno = errno;
   m_rbuf_len = n > 0 ? static_cast<std::size_t>(n) : 0;
   m_rbuf_seg = seg.first_seq;
   m_rbuf_off = off;
@@ -475,7 +587,7 @@ bool Spool::find_record(const Segment& seg, std::uint64_t off, std::uint64_t end
     std::uint8_t first;
     if (!read_at(seg, pos, &first, 1)) {  // (puts the window at pos if it was elsewhere)
       data_end = end;  // unreadable: nothing valid, and not free room either
-      break;
+      break;         // (an I/O error is the caller's to see: m_read_errno)
     }
     // Search what the window holds, in place.
     const std::uint64_t window_off = m_rbuf_off;
@@ -593,8 +705,12 @@ void Spool::drop_front(bool counted) {
   m_spare_no_space = false;  // room again
   m_bytes -= seg.size;
   m_segments.erase(m_segments.begin());
-  if (m_read_index > 0) --m_read_index;
-  else m_read_off = format::k_segment_header;
+  if (m_read_index > 0) {
+    --m_read_index;
+  } else {
+    m_read_off = format::k_segment_header;
+    m_read_last_seq = 0;
+  }
 }
 
 Append Spool::append(std::string_view topic, std::span<const std::uint8_t> payload, std::uint8_t qos, bool retain,
@@ -609,8 +725,12 @@ Append Spool::append(std::string_view topic, std::span<const std::uint8_t> paylo
     return Append::failed;
   }
   const bool rotate = !m_active_open || m_segments.back().size + need > m_segment_bytes;
+  // A last segment wholly acknowledged goes as soon as the next one starts: its bytes are
+  // room (else a spool.max_bytes lowered below its size would be full for ever).
+  const std::uint64_t reclaim =
+      rotate && m_segments.size() == 1 && segment_end_seq(0) - 1 <= m_acked ? m_segments[0].size : 0;
   for (;;) {
-    std::uint64_t total = m_bytes + need + (rotate ? format::k_segment_header : 0);
+    std::uint64_t total = m_bytes - reclaim + need + (rotate ? format::k_segment_header : 0);
     if (total <= m_options.max_bytes) break;
     // drop-oldest never deletes the segment being written, nor records not yet on disk
     if (!m_options.drop_oldest || m_segments.size() < 2) {
@@ -628,7 +748,10 @@ Append Spool::append(std::string_view topic, std::span<const std::uint8_t> paylo
   if ((rotate && job.m_rotate) || job.m_len + need + (rotate ? format::k_segment_header : 0) > job.m_cap) {
     return Append::busy;
   }
-  if (rotate) start_segment(job);
+  if (rotate) {
+    start_segment(job);
+    while (m_segments.size() > 1 && m_segments[1].first_seq <= m_acked + 1) drop_front(false);
+  }
   Segment& seg = m_segments.back();
   format::RecordHeader h;
   h.body_len = static_cast<std::uint32_t>(body);
@@ -690,6 +813,7 @@ bool Spool::complete(Job& job) {
                     m_options.dir.c_str());
   }
   if (job.m_failed_what) {
+    if (job.m_new_cursor_fd >= 0) ::close(job.m_new_cursor_fd);
     errno = job.m_failed_errno;
     fail(job.m_failed_what, job.m_failed_errno);
     job.reset();
@@ -707,7 +831,13 @@ bool Spool::complete(Job& job) {
       m_cursor_forced = false;
     }
   }
-  if (job.m_write_cursor) {
+  if (job.m_new_cursor_fd >= 0) {  // made now, at last
+    m_cursor_fd.reset(job.m_new_cursor_fd);
+    for (Job& j : m_jobs) j.m_cursor_fd = m_cursor_fd.get();
+    m_cursor_current = true;
+    job.m_cursor_off = 0;  // both slots hold it: the next write may take either
+  }
+  if (job.m_cursor_done) {
     m_cursor_written = std::max(m_cursor_written, job.m_cursor_seq);
     m_cursor_off = job.m_cursor_off == 0 ? format::k_cursor_slot_stride : 0;
     m_cursor_forced = false;
@@ -750,6 +880,7 @@ Read Spool::read_next(std::uint64_t from, std::uint64_t limit, std::span<std::ui
     if (m_read_index + 1 < m_segments.size() && m_segments[m_read_index + 1].first_seq <= from) {
       ++m_read_index;
       m_read_off = format::k_segment_header;
+      m_read_last_seq = 0;
       continue;
     }
     const Segment& seg = m_segments[m_read_index];
@@ -758,18 +889,30 @@ Read Spool::read_next(std::uint64_t from, std::uint64_t limit, std::span<std::ui
     format::RecordHeader h;
     std::uint64_t at = 0, skipped = 0;
     bool found = find_record(seg, m_read_off, end, h, at, skipped);
+    if (m_read_errno) return fail(("reading " + segment_path(seg.first_seq)).c_str(), m_read_errno), Read::failed;
     // Reported already: by open() for the ground it scanned, or as the record whose
     // checksum failed just before these bytes.
     const bool reported = (seg.first_seq == m_scanned_seq && m_read_off < m_scanned_end) || m_after_bad_record;
     if (skipped > 0 && !reported) note_corrupt(seg, m_read_off, skipped, "damaged bytes");
+    if (skipped > 0) m_read_damage = true;
     m_after_bad_record = false;
     if (!found) {
       if (m_read_index + 1 == m_segments.size()) {
         m_read_off = end;
         return Read::end;
       }
+      // Segments are only ever deleted oldest first: records missing between two of them
+      // mean a segment file went missing.
+      const Segment& next = m_segments[m_read_index + 1];
+      if (m_read_last_seq != 0 && !m_read_damage && next.first_seq > m_read_last_seq + 1) {
+        ++m_stats.corrupt;
+        EGW_LOG_LIMITED(error, "spool: %s: records %" PRIu64 " to %" PRIu64 " are missing (no segment file holds them)",
+                        m_options.dir.c_str(), m_read_last_seq + 1, next.first_seq - 1);
+      }
       ++m_read_index;
       m_read_off = format::k_segment_header;
+      m_read_last_seq = 0;
+      m_read_damage = false;
       continue;
     }
     if (h.seq >= limit) {
@@ -778,6 +921,8 @@ Read Spool::read_next(std::uint64_t from, std::uint64_t limit, std::span<std::ui
     }
     const bool fits = h.body_len <= buf.size();
     if (!body_ok(seg, at, h, fits ? buf.data() : nullptr)) {
+      if (m_read_errno) return fail(("reading " + segment_path(seg.first_seq)).c_str(), m_read_errno), Read::failed;
+      m_read_damage = true;
       if (!reported && h.seq >= from) {
         note_corrupt(seg, at, format::k_record_header + h.body_len, "record failing its checksum");
       }
@@ -786,6 +931,7 @@ Read Spool::read_next(std::uint64_t from, std::uint64_t limit, std::span<std::ui
       continue;
     }
     m_read_off = at + format::k_record_header + h.body_len;
+    if (!h.mark) m_read_last_seq = h.seq;
     if (h.mark || h.seq < from) continue;
     if (!fits) {  // pool.slot_bytes was lowered since it was spooled
       note_corrupt(seg, at, format::k_record_header + h.body_len, "record larger than a pool slot");

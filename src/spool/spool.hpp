@@ -134,6 +134,8 @@ class Job {
   // the outcome
   int m_spare_fd = -1;
   bool m_spare_no_space = false;
+  int m_new_cursor_fd = -1;   // the "ack" file, made by this job (none could be at start)
+  bool m_cursor_done = false;  // the cursor was written
   const char* m_failed_what = nullptr;
   int m_failed_errno = 0;
   std::uint64_t m_fsyncs = 0, m_bytes_written = 0;
@@ -206,6 +208,7 @@ class Spool {
     std::uint64_t size = 0;     // bytes, with the records appended but not yet written
     std::uint64_t written = 0;  // bytes on disk (synced when sync is on): replay reads below
     std::uint64_t mark = 0;     // the highest ack mark on disk in it
+    bool header_ok = true;      // (recovery) its header checked out
     util::Fd fd;
   };
 
@@ -249,7 +252,7 @@ class Spool {
   util::Fd m_cursor_fd;
   std::vector<Segment> m_segments;  // oldest first; the last is the active one
   bool m_active_open = false;       // the last segment takes appends
-  bool m_last_header_ok = true;     // (recovery) the last segment's header checked out
+  bool m_renamed = false;           // (recovery) a segment was renamed to its header's name
 
   util::Fd m_spare;                 // the next segment's file, blocks reserved ("spare")
   bool m_spare_no_space = false;    // the last try found the disk full
@@ -279,6 +282,9 @@ class Spool {
   std::uint64_t m_read_off = format::k_segment_header;
   std::uint64_t m_scanned_seq = 0, m_scanned_end = 0;  // the part open() checked (and reported)
   bool m_after_bad_record = false;  // replay is searching past a record that failed its checksum
+  std::uint64_t m_read_last_seq = 0;  // replay: the last good record of the segment being read
+  bool m_read_damage = false;         // ... and whether damage was passed since
+  int m_read_errno = 0;               // a read failed (EIO...): not damage, the spool fails
 
   bool m_failed = false;
   std::string m_error;

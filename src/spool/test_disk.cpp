@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <thread>
 
 #include "util/parse.hpp"
@@ -25,8 +26,10 @@ std::unique_ptr<TestDisk> TestDisk::parse(std::string_view spec, std::string& er
       disk->m_sync_delay = *d;
     } else if (key == "stall_file" && !value.empty()) {
       disk->m_stall_file = std::string(value);
+    } else if (key == "no_room_file" && !value.empty()) {
+      disk->m_no_room_file = std::string(value);
     } else {
-      error = "unknown setting \"" + std::string(item) + "\" (sync_delay=DURATION, stall_file=PATH)";
+      error = "unknown setting \"" + std::string(item) + "\" (sync_delay=DURATION, stall_file=PATH, no_room_file=PATH)";
       return nullptr;
     }
   }
@@ -43,6 +46,14 @@ void TestDisk::before_sync() const {
 int TestDisk::fdatasync(int fd) {
   before_sync();
   return Disk::fdatasync(fd);
+}
+
+int TestDisk::fallocate(int fd, off_t len) {
+  if (!m_no_room_file.empty() && ::access(m_no_room_file.c_str(), F_OK) == 0) {
+    errno = ENOSPC;
+    return -1;
+  }
+  return Disk::fallocate(fd, len);
 }
 
 int TestDisk::fsync(int fd) {

@@ -6,6 +6,7 @@
 //
 //   sync_delay=DURATION  every fsync and fdatasync takes this much longer ("20ms")
 //   stall_file=PATH      while PATH exists, every fsync and fdatasync waits for it to go
+//   no_room_file=PATH    while PATH exists, fallocate says ENOSPC (the disk is full)
 //
 // Thread-safe: the settings are fixed at construction.
 #pragma once
@@ -26,12 +27,14 @@ class TestDisk final : public Disk {
 
   int fdatasync(int fd) override;
   int fsync(int fd) override;
+  int fallocate(int fd, off_t len) override;
 
  private:
   void before_sync() const;
 
   std::chrono::nanoseconds m_sync_delay{0};
   std::string m_stall_file;
+  std::string m_no_room_file;
 };
 
 }  // namespace edgegw::spool

@@ -296,7 +296,8 @@ TEST(Spool, DamagedCursorMeansResendNotLoss) {
     s.ack(5);
     ASSERT_TRUE(s.persist_cursor());
   }
-  poke(dir.file("state/spool/ack"), 10, 0x01);
+  poke(dir.file("state/spool/ack"), 10, 0x01);  // both slots
+  poke(dir.file("state/spool/ack"), static_cast<long>(format::k_cursor_slot_stride) + 10, 0x01);
   Spool s(options(dir));
   open_ok(s);
   EXPECT_EQ(s.acked_seq(), 0u);
