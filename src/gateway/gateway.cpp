@@ -185,7 +185,12 @@ bool Gateway::start(std::string& error) {
   up.clean_start = true;  // resends after a reconnect come from our own window
   up.keepalive_s = c.uplink.keepalive_s;
   up.max_inflight = c.uplink.max_inflight;
-  up.tx_buffer_bytes = c.pool.slot_bytes + c.uplink.topic_prefix.size() + 1024;
+  // Room for the largest message accepted (topic + payload = slot_bytes) as a whole
+  // PUBLISH: what the packet adds to prefix, topic and payload is at most 5 (fixed header)
+  // + 4 (topic length, packet id) + 4 (properties length) + 2 x 5 + 2 + 64 + 3 + 20 (the
+  // gw and seq user properties) = 112 bytes. The session keeps 1 KiB more for acks and pings.
+  constexpr std::size_t k_publish_overhead = 128;
+  up.tx_buffer_bytes = c.pool.slot_bytes + c.uplink.topic_prefix.size() + k_publish_overhead + 1024;
   m_up_handler = std::make_unique<UplinkHandler>(*this);
   m_uplink = std::make_unique<mqtt::Session>(m_loop, *m_up.transport, nullptr, up, *m_up_handler);
 

@@ -19,9 +19,12 @@ Refusals::Refusals() {
   m_counts[std::size(k_reasons)] = {"other", 0};
 }
 
+// Malformed packet and protocol error come in no PUBACK: the session reports them for a
+// message the server disconnected us over, again and again (Session::blame_oldest_publish).
 bool Refusals::for_good(mqtt::Reason reason) {
   return reason == mqtt::Reason::topic_name_invalid || reason == mqtt::Reason::payload_format_invalid ||
-         reason == mqtt::Reason::packet_too_large;
+         reason == mqtt::Reason::packet_too_large || reason == mqtt::Reason::malformed_packet ||
+         reason == mqtt::Reason::protocol_error;
 }
 
 void Refusals::count(mqtt::Reason reason) {

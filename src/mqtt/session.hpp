@@ -272,6 +272,7 @@ class Session final : private event::IoHandler,
   bool fall_back_to_311();
   void handle_publish();
   void handle_puback(const Ack& ack);
+  void blame_oldest_publish(Reason reason);
   void finish_discard();
   void push_ack(std::uint16_t packet_id, std::uint8_t qos, bool ready);
   void pause_input(std::uint8_t reason);
@@ -344,6 +345,10 @@ class Session final : private event::IoHandler,
   std::unique_ptr<Outgoing[]> m_out;
   std::uint32_t m_out_cap, m_out_head = 0, m_out_next = 0, m_out_tail = 0, m_outstanding = 0;
   std::uint16_t m_next_packet_id = 1;
+  // blame_oldest_publish: the publish that was oldest at the last DISCONNECTs, and how many
+  static constexpr unsigned k_poison_strikes = 3;
+  std::uint64_t m_struck_cookie = 0;
+  unsigned m_strikes = 0;
 
   SessionCounters m_counters;
 };

@@ -2,6 +2,7 @@
 // body goes into a pool slot (copied from what is already buffered, then read from the
 // socket straight into the slot).
 #include <algorithm>
+#include <cinttypes>
 #include <cstring>
 
 #include "mqtt/session.hpp"
@@ -200,6 +201,33 @@ void Session::handle_publish() {
   m_handler.on_message(m, token);
 }
 
+// A server may disconnect us over a message it will not take (mosquitto, for one, does for
+// a topic deeper than 200 '/', with protocol error). After the reconnect that message goes
+// first again, and is disconnected again: a loop that holds up everything behind it. So
+// when DISCONNECTs whose reason blames a packet end k_poison_strikes connections in a row
+// while the same publish was the oldest unacknowledged one, that publish is given up and
+// reported refused with the server's reason. A 3.1.1 server only closes the connection,
+// which says nothing about why: not counted.
+void Session::blame_oldest_publish(Reason reason) {
+  const bool blames_a_packet = reason == Reason::malformed_packet || reason == Reason::protocol_error ||
+                               reason == Reason::topic_name_invalid || reason == Reason::packet_too_large ||
+                               reason == Reason::payload_format_invalid;
+  if (!blames_a_packet || m_out_head == m_out_next) return;  // nothing of ours was in flight
+  Outgoing& o = m_out[m_out_head % m_out_cap];
+  if (m_strikes == 0 || o.cookie != m_struck_cookie) {
+    m_struck_cookie = o.cookie;
+    m_strikes = 0;
+  }
+  if (++m_strikes < k_poison_strikes) return;
+  m_strikes = 0;
+  o.acked = true;
+  while (m_out_head != m_out_tail && m_out[m_out_head % m_out_cap].acked) ++m_out_head;
+  EGW_LOG(error, "mqtt %s: the server disconnected us %u times in a row (%s) while message %" PRIu64
+                 " was the oldest unacknowledged one: given up",
+          m_options.client_id.c_str(), k_poison_strikes, reason_name(reason), o.cookie);
+  m_handler.on_published(o.cookie, reason);
+}
+
 void Session::handle_puback(const Ack& ack) {
   for (std::uint32_t i = m_out_head; i != m_out_next; ++i) {
     Outgoing& o = m_out[i % m_out_cap];
@@ -368,6 +396,7 @@ void Session::handle_packet(Bytes body) {
            d.props.reason_string.data(), d.props.server_reference.empty() ? "" : "; it names another server, \"",
            static_cast<int>(d.props.server_reference.size()), d.props.server_reference.data(),
            d.props.server_reference.empty() ? "" : "\" (not followed: set the url)");
+      blame_oldest_publish(d.reason);
       return;
     }
     default:

@@ -33,6 +33,7 @@ struct RigOptions {
   // by EDGEGW_TEST_DISK in start_daemon's environment).
   std::string binary = "edgegw";
   std::uint32_t slots = 256;
+  std::uint32_t slot_bytes = 1024;
   bool uplink_tls = false;  // uplink over mutual TLS to a second, TLS listener upstream
   std::string extra;        // more TOML at the end of the config (e.g. a [metrics] table)
   std::string local_broker;     // more mosquitto.conf lines for the local broker
@@ -141,7 +142,7 @@ class Rig {
       << (m_tls_port ? "[uplink.tls]\nca_file = \"" + cert("ca.pem") + "\"\ncert_file = \"" + cert("client.pem") +
                            "\"\nkey_file = \"" + cert("client.key") + "\"\n"
                      : "")
-      << "[pool]\nslots = " << m_options.slots << "\nslot_bytes = 1024\n"
+      << "[pool]\nslots = " << m_options.slots << "\nslot_bytes = " << m_options.slot_bytes << "\n"
       << "[spool]\n" << m_options.spool << "\n" << m_options.extra << "\n";
     m_config = m_dir.write("edgegw.toml", c.str());
   }

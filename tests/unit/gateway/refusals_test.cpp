@@ -10,7 +10,8 @@ namespace {
 using mqtt::Reason;
 
 TEST(Refusals, only_reasons_about_the_message_itself_drop_it) {
-  for (Reason r : {Reason::topic_name_invalid, Reason::payload_format_invalid, Reason::packet_too_large}) {
+  for (Reason r : {Reason::topic_name_invalid, Reason::payload_format_invalid, Reason::packet_too_large,
+                   Reason::malformed_packet, Reason::protocol_error}) {
     EXPECT_TRUE(Refusals::for_good(r)) << mqtt::reason_name(r);
   }
   // An ACL being fixed, a quota refilling, a busy or confused broker: sent again.
