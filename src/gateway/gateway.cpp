@@ -109,7 +109,7 @@ class Gateway::UplinkHandler final : public mqtt::SessionHandler {
 
 Gateway::Gateway(event::Loop& loop, const config::Config& config, spool::Disk* disk)
     : m_loop(loop), m_config(config), m_disk(disk), m_kick_timer(loop, *this), m_drain_timer(loop, *this),
-      m_grace_timer(loop, *this), m_refused_timer(loop, *this) {}
+      m_grace_timer(loop, *this), m_refused_timer(loop, *this), m_stall_timer(loop, *this) {}
 
 Gateway::~Gateway() {
   if (m_sync_registered) m_loop.remove(m_sync.fd());
@@ -248,8 +248,13 @@ bool Gateway::append(Fresh& f) {
       // that frees the spool needs slots too.
       m_ingest->hold_input(true);
       if (!m_full) {
-        EGW_LOG(warning, "spool: full (%" PRIu64 " of %" PRIu64 " bytes); holding ingest until upstream catches up",
-                m_spool->bytes(), m_spool->max_bytes());
+        if (m_spool->disk_full()) {
+          EGW_LOG(warning, "spool: full (the disk has no room for the next segment, at %" PRIu64 " of %" PRIu64
+                           " bytes); holding ingest until there is room", m_spool->bytes(), m_spool->max_bytes());
+        } else {
+          EGW_LOG(warning, "spool: full (%" PRIu64 " of %" PRIu64 " bytes); holding ingest until upstream catches up",
+                  m_spool->bytes(), m_spool->max_bytes());
+        }
         m_full = true;
       }
       m_holding = true;
@@ -289,6 +294,17 @@ void Gateway::kick() {
   }
   m_sync_started = now;
   m_sync.submit(*job);
+  m_stall_timer.arm_at(now + k_disk_stall);
+}
+
+// One sync on the disk for k_disk_stall: said once, in the log and in the status.
+void Gateway::report_stall() {
+  if (!m_sync.busy()) return;
+  m_spool->describe_job(m_stall_file, sizeof m_stall_file);
+  m_stall_reported = true;
+  ++m_counters.disk_stalls;
+  EGW_LOG(warning, "spool: the disk has held one sync for %.1f s (%s); messages wait for it to be acknowledged locally",
+          std::chrono::duration<double>(m_loop.now() - m_sync_started).count(), m_stall_file);
 }
 
 void Gateway::wake_at(event::TimePoint when) {
@@ -298,6 +314,12 @@ void Gateway::wake_at(event::TimePoint when) {
 void Gateway::on_io(std::uint32_t) {
   spool::Job* job = m_sync.take_done();
   if (!job) return;
+  m_stall_timer.cancel();
+  if (m_stall_reported) {
+    EGW_LOG(notice, "spool: the disk stall is over: that sync took %.1f s in all (%s)",
+            std::chrono::duration<double>(m_loop.now() - m_sync_started).count(), m_stall_file);
+    m_stall_reported = false;
+  }
   if (!m_spool->complete(*job)) return fatal();
   ack_durable();
   schedule();
@@ -557,6 +579,11 @@ void Gateway::snapshot(observe::Snapshot& out) const {
   else if (m_fresh_head != m_fresh_tail) oldest = m_fresh[m_fresh_head % m_fresh_cap].received_ns;
   const std::uint64_t now = realtime_ns();
   out.spool_oldest_age_s = oldest && now > oldest ? static_cast<double>(now - oldest) / 1e9 : 0;
+  out.spool_full = m_full;
+  out.sync_waiting_s = m_sync.busy() ? std::chrono::duration<double>(m_loop.now() - m_sync_started).count() : 0;
+  out.disk_stalled = m_stall_reported;
+  out.disk_stall_file = m_stall_reported ? m_stall_file : "";
+  out.disk_stalls = m_counters.disk_stalls;
   out.received = m_counters.received;
   out.durable = m_counters.acked_local;
   out.forwarded = m_counters.forwarded;
@@ -603,15 +630,22 @@ void Gateway::run_deferred() {
 void Gateway::on_timer(event::Timer& timer) {
   if (&timer == &m_grace_timer) return finish_shutdown();
   if (&timer == &m_refused_timer) resend_refused();
+  if (&timer == &m_stall_timer) report_stall();
   if (&timer == &m_kick_timer && m_full) m_spool->retry_spare();
   schedule();
 }
 
 void Gateway::fatal() {
   if (m_exit_code != 0) return;
-  EGW_LOG(error, "gateway: stopping: the spool cannot make messages durable (%s)", m_spool->error().c_str());
+  // Exit, not recovery in place: after a failed sync the kernel may have dropped the pages
+  // it covered while clearing the error, so only a fresh start that recovers from what is
+  // on the disk knows what is there (docs/SPOOL.md, "What the daemon does").
+  EGW_LOG(error, "gateway: stopping: the spool cannot make messages durable (%s); %" PRIu64 " of %" PRIu64
+                 " received messages were acknowledged locally, each once durable; exit code 1, the restart recovers "
+                 "from what is on the disk", m_spool->error().c_str(), m_counters.acked_local, m_counters.received);
   m_exit_code = 1;
   m_kick_timer.cancel();
+  m_stall_timer.cancel();
   m_drain_timer.cancel();
   m_ingest->stop();
   m_uplink->stop();

@@ -25,6 +25,7 @@
 // Nothing here allocates after start().
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -50,7 +51,14 @@ struct Counters {
   std::uint64_t replayed = 0;         // read back from the spool to be sent
   std::uint64_t refused_upstream = 0;  // upstream PUBACKs with a failure reason (a resend counts again)
   std::uint64_t dropped_refused = 0;   // of those, messages dropped: refused for good (Refusals::for_good)
+  std::uint64_t disk_stalls = 0;       // syncs that were on the disk for k_disk_stall or longer
 };
+
+// A sync on the disk this long is reported (log, status, metrics). A good sync takes
+// milliseconds, a slow SD card's garbage collection a second or two: 5 s is no disk
+// working normally, and half the 10 s after which healthy() gives up, so the operator
+// reads the warning before the watchdog restarts the daemon.
+inline constexpr std::chrono::seconds k_disk_stall{5};
 
 class Gateway final : private event::Timer::Handler, private event::Deferred, private event::IoHandler {
  public:
@@ -151,6 +159,7 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   void release_acked();
   bool take_token();
   void fatal();
+  void report_stall();
   void finish_shutdown();
   void schedule() { m_loop.defer(*this); }
   void run_deferred() override;
@@ -169,7 +178,7 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   std::unique_ptr<IngestHandler> m_in_handler;
   std::unique_ptr<UplinkHandler> m_up_handler;
   std::unique_ptr<mqtt::Session> m_ingest, m_uplink;
-  event::Timer m_kick_timer, m_drain_timer, m_grace_timer, m_refused_timer;
+  event::Timer m_kick_timer, m_drain_timer, m_grace_timer, m_refused_timer, m_stall_timer;
   Refusals m_refusals;
   char m_subscriptions_text[256] = "";
 
@@ -187,6 +196,8 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   bool m_full = false;     // ... because the spool is full (ingest is on hold)
   bool m_subscribed = false;
   bool m_ingest_stopped = false;
+  bool m_stall_reported = false;  // the sync in flight passed k_disk_stall (and was logged)
+  char m_stall_file[320] = "";    // the file it writes, for the log and the status
   Phase m_phase = Phase::idle;
   int m_exit_code = 0;
   Counters m_counters;

@@ -51,6 +51,7 @@ constexpr Counter k_counters[] = {
     {"spool_fsyncs", "fsync and fdatasync calls on the spool", &Snapshot::fsyncs},
     {"spool_commits", "Batches of records made durable (group commits)", &Snapshot::commits},
     {"spool_cursor_writes", "Writes of the acknowledged position to the ack file", &Snapshot::cursor_writes},
+    {"disk_stalls", "Syncs that were on the disk 5 s or longer (each logged)", &Snapshot::disk_stalls},
 };
 
 }  // namespace
@@ -73,6 +74,8 @@ void render_text(const Snapshot& s, Text& out) {
   out.add("  spool    %llu records, %llu of %llu bytes, oldest %.1f s\n", static_cast<unsigned long long>(s.spool_records),
           static_cast<unsigned long long>(s.spool_bytes), static_cast<unsigned long long>(s.spool_max_bytes),
           s.spool_oldest_age_s);
+  if (s.spool_full) out.add("  spool    FULL: ingest held until there is room\n");
+  if (s.disk_stalled) out.add("  disk     STALLED: one sync on the disk for %.1f s (%s)\n", s.sync_waiting_s, s.disk_stall_file);
   out.add("  counters");
   for (const Counter& c : k_counters) out.add(" %s %llu", c.name, static_cast<unsigned long long>(s.*c.value));
   out.add("\n");
@@ -102,9 +105,11 @@ void render_json(const Snapshot& s, Text& out) {
   out.add("\"ingest\":{\"state\":\"%s\",\"subscriptions\":\"%s\"},\"uplink\":{\"state\":\"%s\",\"tls\":\"%s\"},",
           s.ingest_state, s.ingest_subscriptions, s.uplink_state, s.uplink_tls);
   out.add("\"pool\":{\"in_use\":%u,\"high_water\":%u,\"slots\":%u},", s.pool_in_use, s.pool_high_water, s.pool_slots);
-  out.add("\"spool\":{\"records\":%llu,\"bytes\":%llu,\"max_bytes\":%llu,\"oldest_age_s\":%.3f},",
+  out.add("\"spool\":{\"records\":%llu,\"bytes\":%llu,\"max_bytes\":%llu,\"oldest_age_s\":%.3f,\"full\":%s,"
+          "\"sync_waiting_ms\":%.0f,\"disk_stalled\":%s,\"disk_stall_file\":\"%s\"},",
           static_cast<unsigned long long>(s.spool_records), static_cast<unsigned long long>(s.spool_bytes),
-          static_cast<unsigned long long>(s.spool_max_bytes), s.spool_oldest_age_s);
+          static_cast<unsigned long long>(s.spool_max_bytes), s.spool_oldest_age_s, s.spool_full ? "true" : "false",
+          s.sync_waiting_s * 1e3, s.disk_stalled ? "true" : "false", s.disk_stall_file);
   out.add("\"counters\":{");
   for (const Counter& c : k_counters) {
     out.add("%s\"%s\":%llu", &c == k_counters ? "" : ",", c.name, static_cast<unsigned long long>(s.*c.value));
@@ -158,6 +163,13 @@ void render_prometheus(const Snapshot& s, Text& out) {
   out.add("# HELP edgegw_spool_oldest_age_seconds Age of the oldest unacknowledged record.\n"
           "# TYPE edgegw_spool_oldest_age_seconds gauge\nedgegw_spool_oldest_age_seconds %.3f\n",
           s.spool_oldest_age_s);
+  out.add("# HELP edgegw_spool_full 1 while appends wait for room (spool.max_bytes reached, or the disk full).\n"
+          "# TYPE edgegw_spool_full gauge\nedgegw_spool_full %d\n"
+          "# HELP edgegw_spool_sync_waiting_seconds How long the sync in flight has been on the disk (0: none).\n"
+          "# TYPE edgegw_spool_sync_waiting_seconds gauge\nedgegw_spool_sync_waiting_seconds %.3f\n"
+          "# HELP edgegw_disk_stalled 1 while one sync has been on the disk 5 s or longer.\n"
+          "# TYPE edgegw_disk_stalled gauge\nedgegw_disk_stalled %d\n",
+          s.spool_full ? 1 : 0, s.sync_waiting_s, s.disk_stalled ? 1 : 0);
   out.add("# HELP edgegw_session_connected 1 while the MQTT session is connected.\n# TYPE edgegw_session_connected gauge\n"
           "edgegw_session_connected{session=\"ingest\"} %d\nedgegw_session_connected{session=\"uplink\"} %d\n",
           std::strcmp(s.ingest_state, "connected") == 0 ? 1 : 0, std::strcmp(s.uplink_state, "connected") == 0 ? 1 : 0);

@@ -31,11 +31,15 @@ struct Snapshot {
   std::uint32_t pool_in_use = 0, pool_high_water = 0, pool_slots = 0;
   std::uint64_t spool_bytes = 0, spool_max_bytes = 0, spool_records = 0;
   double spool_oldest_age_s = 0;  // of the oldest unacknowledged record; 0 when none
+  bool spool_full = false;        // appends wait for room (max_bytes reached, or the disk full)
+  double sync_waiting_s = 0;      // how long the sync in flight has been on the disk; 0 when none
+  bool disk_stalled = false;      // ... and it passed the limit (gateway::k_disk_stall)
+  const char* disk_stall_file = "";  // the file it writes, while disk_stalled
   // counters
   std::uint64_t received = 0, durable = 0, forwarded = 0, replayed = 0, duplicates_suspected = 0;
   std::uint64_t dropped_full = 0, dropped_corrupt = 0, refused_upstream = 0, refused_oversize = 0;
   std::uint64_t ingest_reconnects = 0, uplink_reconnects = 0, tls_failures = 0, fsyncs = 0;
-  std::uint64_t commits = 0, cursor_writes = 0;
+  std::uint64_t commits = 0, cursor_writes = 0, disk_stalls = 0;
   std::uint64_t dropped_refused = 0, retain_stripped = 0, ingest_sessions_lost = 0, subscribe_refusals = 0;
   // The ingest subscriptions in a line: "2 of 2 filters subscribed", or which are refused.
   const char* ingest_subscriptions = "";

@@ -121,9 +121,10 @@ void Job::reset() {
   m_fsyncs = m_bytes_written = 0;
 }
 
-void Job::fail(const char* what) {
+void Job::fail(const char* what, const char* file) {
   m_failed_what = what;
   m_failed_errno = errno;
+  std::snprintf(m_failed_file, sizeof m_failed_file, "%s", file);
 }
 
 bool Job::write(int fd, const std::uint8_t* p, std::size_t n, std::uint64_t off) {
@@ -142,36 +143,38 @@ bool Job::sync(int fd, bool data_only) {
 void Job::run() {
   for (int i = 0; i < m_n_extents; ++i) {
     const Extent& e = m_extents[i];
-    if (!write(e.fd, m_buf.get() + e.buf_off, e.len, e.file_off)) return fail("writing records");
+    if (!write(e.fd, m_buf.get() + e.buf_off, e.len, e.file_off)) {
+      return fail("writing records", Spool::SegmentName(e.segment).text);
+    }
   }
   if (m_rotate) {
     const Spool::SegmentName name(m_extents[m_n_extents - 1].segment);
-    if (m_disk->renameat(m_dir_fd, k_spare, name.text) != 0) return fail("renaming the next segment into place");
+    if (m_disk->renameat(m_dir_fd, k_spare, name.text) != 0) return fail("renaming \"spare\" to it", name.text);
   }
   if (m_sync) {
     for (int i = 0; i < m_n_extents; ++i) {
-      if (!sync(m_extents[i].fd, true)) return fail("fdatasync of records");
+      if (!sync(m_extents[i].fd, true)) return fail("fdatasync of records", Spool::SegmentName(m_extents[i].segment).text);
     }
     // A new segment's name must survive a crash before anything in it is acknowledged.
-    if (m_rotate && !sync(m_dir_fd, false)) return fail("fsync of the spool directory");
+    if (m_rotate && !sync(m_dir_fd, false)) return fail("fsync of the directory", ".");
   }
   // A segment whose deletion is lost to a crash is found, and deleted, by recovery.
   for (std::uint64_t first : m_unlinks) m_disk->unlinkat(m_dir_fd, Spool::SegmentName(first).text);
   if (m_write_cursor && m_cursor_fd < 0) {  // the file could not be made at start: now
     const int made = write_cursor_file(*m_disk, m_dir_fd, m_cursor_seq, m_sync, &m_fsyncs);
-    if (made < 0 && !no_room(errno)) return fail("writing the ack file");
+    if (made < 0 && !no_room(errno)) return fail("making the file (ack.tmp written, synced, renamed)", k_cursor);
     m_new_cursor_fd = made;  // (no room yet: tried again next time)
     m_cursor_done = made >= 0;
   } else if (m_write_cursor) {
     std::uint8_t slot[format::k_cursor_size];
     format::encode_cursor(slot, m_cursor_seq);
-    if (!write(m_cursor_fd, slot, sizeof slot, m_cursor_off)) return fail("writing the ack file");
-    if (m_sync && !sync(m_cursor_fd, true)) return fail("fdatasync of the ack file");
+    if (!write(m_cursor_fd, slot, sizeof slot, m_cursor_off)) return fail("writing the acknowledged position", k_cursor);
+    if (m_sync && !sync(m_cursor_fd, true)) return fail("fdatasync of the acknowledged position", k_cursor);
     m_cursor_done = true;
   }
   if (m_make_spare) {
     const int fd = m_disk->openat(m_dir_fd, k_spare, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) return fail("creating the next segment file");
+    if (fd < 0) return fail("creating the next segment's file", k_spare);
     // Its blocks are reserved now, so that a full disk shows here (as a full spool) and
     // not as a failed write of records later.
     const int err = reserve(*m_disk, fd, m_spare_bytes);
@@ -181,7 +184,7 @@ void Job::run() {
       ::close(fd);
       m_disk->unlinkat(m_dir_fd, k_spare);
       errno = err;
-      if (!no_room(err)) return fail("reserving the next segment file");
+      if (!no_room(err)) return fail("reserving the next segment's room (fallocate)", k_spare);
       m_spare_no_space = true;
     }
   }
@@ -197,11 +200,14 @@ Spool::Spool(Options options) : m_options(std::move(options)), m_disk(m_options.
 
 Spool::~Spool() = default;
 
-bool Spool::fail(const char* what, int err) {
+// `what` names the file and the operation; the errno is given by its text and its name
+// ("Input/output error (EIO)"), so that the operator can tell EIO from EROFS at a glance.
+bool Spool::fail(const std::string& what, int err) {
   if (!m_failed) {
     m_failed = true;
-    m_error = std::string(what) + ": " + std::strerror(err);
-    EGW_LOG(error, "spool: %s (%s); nothing more is acknowledged", m_error.c_str(), m_options.dir.c_str());
+    const char* name = ::strerrorname_np(err);
+    m_error = what + ": " + std::strerror(err) + " (" + (name ? name : std::to_string(err)) + ")";
+    EGW_LOG(error, "spool: %s; nothing more is acknowledged", m_error.c_str());
   }
   return false;
 }
@@ -526,7 +532,7 @@ bool Spool::recover_tail(Segment& seg) {
   }
   // An unreadable segment is not damage: nothing of it is cut, the start fails instead
   // (systemd tries again; the log names the file).
-  if (m_read_errno) return fail(("reading " + segment_path(seg.first_seq) + " at recovery").c_str(), m_read_errno);
+  if (m_read_errno) return fail(segment_path(seg.first_seq) + ": reading at recovery", m_read_errno);
   // Replay passes this ground again: what was reported here is not counted twice.
   m_scanned_seq = seg.first_seq;
   m_scanned_end = good_end;
@@ -535,10 +541,10 @@ bool Spool::recover_tail(Segment& seg) {
     EGW_LOG(warning, "spool: %s/%s: cutting a torn tail of %" PRIu64 " bytes at offset %" PRIu64,
             m_options.dir.c_str(), SegmentName(seg.first_seq).text, data_end - good_end, good_end);
     m_stats.torn_bytes += data_end - good_end;
-    if (m_disk.ftruncate(seg.fd.get(), static_cast<off_t>(good_end)) != 0) return fail("truncating a torn tail", errno);
+    if (m_disk.ftruncate(seg.fd.get(), static_cast<off_t>(good_end)) != 0) return fail(segment_path(seg.first_seq) + ": truncating a torn tail", errno);
     m_disk.fallocate(seg.fd.get(), static_cast<off_t>(m_segment_bytes));  // the room again (if not: appends)
     ++m_stats.fsyncs;
-    if (m_disk.fdatasync(seg.fd.get()) != 0) return fail("fsync after truncating a torn tail", errno);
+    if (m_disk.fdatasync(seg.fd.get()) != 0) return fail(segment_path(seg.first_seq) + ": fsync after truncating a torn tail", errno);
   }
   m_bytes -= seg.size - good_end;
   seg.size = seg.written = good_end;
@@ -721,7 +727,7 @@ Append Spool::append(std::string_view topic, std::span<const std::uint8_t> paylo
   const std::uint64_t need = format::k_record_header + body;
   if (need + format::k_segment_header > job.m_cap) {
     errno = EFBIG;
-    fail("a record larger than the batch buffer", errno);
+    fail(m_options.dir + ": a record larger than the batch buffer", errno);
     return Append::failed;
   }
   const bool rotate = !m_active_open || m_segments.back().size + need > m_segment_bytes;
@@ -815,7 +821,7 @@ bool Spool::complete(Job& job) {
   if (job.m_failed_what) {
     if (job.m_new_cursor_fd >= 0) ::close(job.m_new_cursor_fd);
     errno = job.m_failed_errno;
-    fail(job.m_failed_what, job.m_failed_errno);
+    fail(m_options.dir + "/" + job.m_failed_file + ": " + job.m_failed_what, job.m_failed_errno);
     job.reset();
     return false;
   }
@@ -847,6 +853,18 @@ bool Spool::complete(Job& job) {
   if (job.m_write_cursor || job.m_mark_seq) m_waiting_since_ns = unpersisted_acks() == 0 ? 0 : m_prepared_ns;
   job.reset();
   return true;
+}
+
+// The loop set these fields before it submitted the job; the sync thread only reads them.
+void Spool::describe_job(char* buf, std::size_t cap) const {
+  const char* dir = m_options.dir.c_str();
+  if (m_out && m_out->m_n_extents > 0) {
+    std::snprintf(buf, cap, "%s/%s", dir, SegmentName(m_out->m_extents[m_out->m_n_extents - 1].segment).text);
+  } else if (m_out && (m_out->m_write_cursor || m_out->m_make_spare)) {
+    std::snprintf(buf, cap, "%s/%s", dir, m_out->m_write_cursor ? k_cursor : k_spare);
+  } else {
+    std::snprintf(buf, cap, "%s", dir);
+  }
 }
 
 bool Spool::commit() {
@@ -889,7 +907,7 @@ Read Spool::read_next(std::uint64_t from, std::uint64_t limit, std::span<std::ui
     format::RecordHeader h;
     std::uint64_t at = 0, skipped = 0;
     bool found = find_record(seg, m_read_off, end, h, at, skipped);
-    if (m_read_errno) return fail(("reading " + segment_path(seg.first_seq)).c_str(), m_read_errno), Read::failed;
+    if (m_read_errno) return fail(segment_path(seg.first_seq) + ": reading", m_read_errno), Read::failed;
     // Reported already: by open() for the ground it scanned, or as the record whose
     // checksum failed just before these bytes.
     const bool reported = (seg.first_seq == m_scanned_seq && m_read_off < m_scanned_end) || m_after_bad_record;
@@ -921,7 +939,7 @@ Read Spool::read_next(std::uint64_t from, std::uint64_t limit, std::span<std::ui
     }
     const bool fits = h.body_len <= buf.size();
     if (!body_ok(seg, at, h, fits ? buf.data() : nullptr)) {
-      if (m_read_errno) return fail(("reading " + segment_path(seg.first_seq)).c_str(), m_read_errno), Read::failed;
+      if (m_read_errno) return fail(segment_path(seg.first_seq) + ": reading", m_read_errno), Read::failed;
       m_read_damage = true;
       if (!reported && h.seq >= from) {
         note_corrupt(seg, at, format::k_record_header + h.body_len, "record failing its checksum");

@@ -107,7 +107,7 @@ class Job {
 
   bool empty() const { return m_len == 0 && !m_make_spare && !m_write_cursor && m_unlinks.empty(); }
   void reset();
-  void fail(const char* what);
+  void fail(const char* what, const char* file);  // file: a name in the spool directory
   bool write(int fd, const std::uint8_t* p, std::size_t n, std::uint64_t off);
   bool sync(int fd, bool data_only);
 
@@ -138,6 +138,7 @@ class Job {
   bool m_cursor_done = false;  // the cursor was written
   const char* m_failed_what = nullptr;
   int m_failed_errno = 0;
+  char m_failed_file[24] = "";  // a name in the spool directory: no allocation on this thread
   std::uint64_t m_fsyncs = 0, m_bytes_written = 0;
 };
 
@@ -179,12 +180,17 @@ class Spool {
   void sent_up_to(std::uint64_t seq);
   // After the disk was full: try to reserve the next segment file again with the next job.
   void retry_spare() { m_spare_no_space = false; }
+  // The last try to make the next segment's file found the disk full (ENOSPC, EDQUOT).
+  bool disk_full() const { return m_spare_no_space; }
 
   // The next durable record with from <= seq < limit, its topic and payload read into
   // `buf`. end: nothing more below `limit` on disk.
   Read read_next(std::uint64_t from, std::uint64_t limit, std::span<std::uint8_t> buf, Record& out);
 
   bool failed() const { return m_failed; }
+  // The file the job in flight writes (its records' segment, else the cursor, the next
+  // segment's file or the directory), as a path into buf: for reports of a stalled disk.
+  void describe_job(char* buf, std::size_t cap) const;
   const std::string& error() const { return m_error; }
   std::uint64_t next_seq() const { return m_next_seq; }
   std::uint64_t durable_seq() const { return m_durable_seq; }
@@ -224,7 +230,7 @@ class Spool {
   void add_mark(Job& job);
   void drop_front(bool counted);
   bool front_is_durable() const;
-  bool fail(const char* what, int err);
+  bool fail(const std::string& what, int err);
   // "NNNNNNNNNNNNNNNN.seg" in a fixed buffer: files are opened relative to m_dir_fd, so
   // rotating segments allocates nothing.
   struct SegmentName {

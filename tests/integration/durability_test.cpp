@@ -126,25 +126,13 @@ TEST(Durability, a_full_disk_holds_ingest_until_space_returns_and_then_resumes_b
   o.spool = "max_bytes = \"1MiB\"\nsync = \"batch\"";  // 64 KiB segments
   Rig rig(o);
   const std::string full = rig.dir().file("disk-full");
-  // Sensor numbers padded to ~440 bytes: a segment holds about 150.
-  const auto publish_padded = [&](long first, long count) {
-    const std::string path = rig.dir().file("padded-" + std::to_string(first) + ".txt");
-    {
-      std::ofstream f(path);
-      for (long i = first; i < first + count; ++i) f << i << ' ' << std::string(400, 'x') << '\n';
-    }
-    std::string cmd;
-    for (const std::string& a : with_broker(rig.local(), {"mosquitto_pub", "-t", "sensors/big", "-q", "1", "-l"})) cmd += a + " ";
-    Process sensors({"sh", "-c", cmd + "< " + path});
-    EXPECT_EQ(sensors.wait(60s), 0);
-  };
   rig.start_verifier();
   rig.start_daemon(true, {"EDGEGW_TEST_DISK=no_room_file=" + full});
   constexpr long k_before = 200, k_during = 300;
-  publish_padded(0, k_before);  // into a second segment; the third one's file is made
+  rig.publish_padded(0, k_before);  // into a second segment; the third one's file is made
   EXPECT_EQ(rig.wait_for_all(k_before, 60s).missing(k_before), 0) << rig.daemon_log();
   std::ofstream(full) << "";  // the disk fills up
-  publish_padded(k_before, k_during);  // needs a fourth segment: no room for its file
+  rig.publish_padded(k_before, k_during);  // needs a fourth segment: no room for its file
   for (int i = 0; i < 300 && rig.daemon_log().find("spool: full") == std::string::npos; ++i) std::this_thread::sleep_for(100ms);
   const std::string log = rig.daemon_log();
   EXPECT_NE(log.find("the disk is full"), std::string::npos) << log;

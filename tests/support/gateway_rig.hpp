@@ -40,6 +40,7 @@ struct RigOptions {
   std::string upstream_broker;  // ... and for the upstream one
   std::string ingest_url;       // another local broker than the rig's (a scripted one)
   std::string uplink_url;       // another upstream broker than the rig's (aedes)
+  std::string state_dir;        // gateway.state_dir elsewhere (a test's own file system); empty: in dir()
 };
 
 // What the verifier saw, as numbers (the sensors publish "0", "1", ...).
@@ -130,7 +131,7 @@ class Rig {
   const TempDir& dir() const { return m_dir; }
   Broker& local() { return m_local; }
   Broker& upstream() { return m_upstream; }
-  std::string state_dir() const { return m_dir.file("state"); }
+  std::string state_dir() const { return m_options.state_dir.empty() ? m_dir.file("state") : m_options.state_dir; }
   const std::string& config_path() const { return m_config; }
 
   void write_config() {
@@ -190,6 +191,20 @@ class Rig {
   template <typename Done>
   Tally wait_until(Done done, std::chrono::seconds timeout) {
     return wait_for_tally(m_dir.file("upstream.txt"), done, timeout);
+  }
+
+  // Sensors: "first".."first+count-1" on sensors/big, each padded to ~440 bytes (so that a
+  // 64 KiB segment holds about 150), published at once; returns when all are published.
+  void publish_padded(long first, long count) {
+    const std::string path = m_dir.file("padded-" + std::to_string(first) + ".txt");
+    {
+      std::ofstream f(path);
+      for (long i = first; i < first + count; ++i) f << i << ' ' << std::string(400, 'x') << '\n';
+    }
+    std::string cmd;
+    for (const std::string& a : with_broker(m_local, {"mosquitto_pub", "-t", "sensors/big", "-q", "1", "-l"})) cmd += a + " ";
+    Process sensors({"sh", "-c", cmd + "< " + path});
+    EXPECT_EQ(sensors.wait(std::chrono::seconds(60)), 0);
   }
 
   // Sensors: "0".."count-1" on sensors/stream at about `rate` messages/s (0: flat out).
