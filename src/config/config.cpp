@@ -5,6 +5,8 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -248,10 +250,42 @@ void read_keepalive(Checker& c, const toml::table* t, std::string_view prefix, s
 
 }  // namespace
 
+// toml++ 3.3 (Debian's) calls its key parser on whatever follows a table header's '[' and
+// asserts (built with clang and NDEBUG: assumes) that it starts a key: "[&", "[[[" or "[\0"
+// abort a debug build (found by tests/fuzz/config_fuzz.cpp; upstream issue
+// marzer/tomlplusplus#294). Such lines are refused before toml++ sees them: the line
+// number of the first, or 0. Lines inside a multi-line array or string are looked at too,
+// which for edgegw's keys (strings and arrays of strings) refuses nothing it could use.
+static std::size_t bad_table_header(std::string_view text) {
+  auto key_start = [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '"' || ch == '\'' || ch == ']';
+  };
+  std::size_t line = 1;
+  for (std::size_t at = 0; at < text.size(); ++line) {
+    const std::size_t end = std::min(text.find('\n', at), text.size());
+    std::string_view l = text.substr(at, end - at);
+    const bool newline_follows = end < text.size();
+    at = end + 1;
+    const std::size_t first = l.find_first_not_of(" \t");
+    if (first == std::string_view::npos || l[first] != '[') continue;
+    l.remove_prefix(first + 1);
+    if (!l.empty() && l[0] == '[') l.remove_prefix(1);  // [[array of tables]]
+    const std::size_t key = l.find_first_not_of(" \t");
+    if (key == std::string_view::npos ? newline_follows : !key_start(l[key])) return line;  // (a newline is no key)
+  }
+  return 0;
+}
+
 std::optional<Config> parse(std::string_view text, const std::string& source, std::vector<std::string>& errors) {
   const std::size_t errors_before = errors.size();
-  toml::parse_result doc = toml::parse(text, std::string_view(source));
   Checker c(source, errors);
+  if (const std::size_t line = bad_table_header(text)) {
+    toml::source_region where;
+    where.begin.line = static_cast<toml::source_index>(line);
+    c.error(where, "syntax", "a table header must start with a key ([name] or [[name]])");
+    return std::nullopt;
+  }
+  toml::parse_result doc = toml::parse(text, std::string_view(source));
   if (!doc) {
     c.error(doc.error().source(), "syntax", doc.error().description());
     return std::nullopt;
