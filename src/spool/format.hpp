@@ -30,10 +30,12 @@ inline std::uint64_t get64(const std::uint8_t* p) {
   return v;
 }
 
-// Sequence numbers and acknowledged positions stay below 2^63 (no spool gives out that
-// many): a larger one that checks out was never written by edgegw, and is damage. (2^64-1
-// would wrap the next seq to 0 and make every later record count as acknowledged.)
+// Sequence numbers stay below 2^63 and acknowledged positions below 2^62 (no spool gives
+// out that many, and after any position 2^62 more seqs remain): a larger one that checks
+// out was never written by edgegw, and is damage. (A position of 2^64-1 would wrap the next
+// seq to 0 and make every later record count as acknowledged.)
 inline constexpr std::uint64_t k_seq_limit = std::uint64_t{1} << 63;
+inline constexpr std::uint64_t k_position_limit = std::uint64_t{1} << 62;
 
 // ---- segment file header: 32 bytes at offset 0 of every NNNNNNNNNNNNNNNN.seg ----
 inline constexpr std::uint8_t k_segment_magic[8] = {'E', 'G', 'W', 'S', 'P', 'O', 'O', 'L'};
@@ -132,7 +134,7 @@ inline bool decode_cursor(std::span<const std::uint8_t> in, std::uint64_t& acked
   if (in.size() != k_cursor_size || std::memcmp(in.data(), k_cursor_magic, 8) != 0) return false;
   if (format::get32(in.data() + 20) != crc32c(in.first(20))) return false;
   acked_seq = get64(in.data() + 8);
-  return acked_seq < k_seq_limit;
+  return acked_seq < k_position_limit;
 }
 
 }  // namespace edgegw::spool::format

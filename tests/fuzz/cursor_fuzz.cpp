@@ -91,7 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::uint64_t seq = 1; seq <= records + 1; ++seq) {
     while (in.remaining_bytes() > 0 && in.ConsumeIntegralInRange(0, 3) == 0) {
       const std::uint64_t mark = position(in, records);
-      if (mark < format::k_seq_limit) highest_mark = std::max(highest_mark, mark);  // else damage
+      if (mark < format::k_position_limit) highest_mark = std::max(highest_mark, mark);  // else damage
       const std::size_t at = seg.size();
       seg.resize(at + format::k_mark_bytes);
       format::encode_mark(seg.data() + at, mark);
