@@ -284,30 +284,43 @@ static std::size_t bad_table_header(std::string_view text) {
 }
 
 // toml++ 3.3 reaches an "unreachable" point (undefined behaviour) when it checks a
-// non-ASCII character outside a string for whitespace ("\u00e9d = 1"; found by
-// tests/fuzz/config_fuzz.cpp). TOML allows none there (bare keys are ASCII, whitespace is
-// space and tab), so such text is refused before toml++ sees it: the line of the first, or 0.
+// non-ASCII character outside a string for whitespace ("\u00e9d = 1", "n = 5\"\u00e9";
+// found by tests/fuzz/config_fuzz.cpp). TOML allows none there (bare keys and values are
+// ASCII, whitespace is space and tab), so such text is refused before toml++ sees it: the
+// line of the first, or 0. A quote opens a string only where a key or value can start
+// (after = [ { , . or at the start of a line), as toml++ reads it; elsewhere it is part
+// of a malformed bare value, which toml++ scans for whitespace.
 static std::size_t non_ascii_outside_strings(std::string_view text) {
   std::size_t line = 1;
-  std::string_view quote;  // the open string's delimiter: " ' """ or '''
+  std::string_view quote;  // the open string's delimiter: " ' \"\"\" or '''
   bool comment = false;
+  char prev = '\n';  // the last character outside strings and comments, blanks aside
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char ch = text[i];
     if (ch == '\n') {
       ++line;
       comment = false;
       if (quote.size() == 1) quote = {};  // a one-line string cannot go on (toml++ reports it)
+      if (quote.empty()) prev = '\n';
       continue;
     }
     if (comment) continue;
     if (!quote.empty()) {
       if (ch == '\\' && quote[0] == '"') ++i;  // an escape: the next character is not a delimiter
-      else if (text.substr(i, quote.size()) == quote) i += quote.size() - 1, quote = {};
+      else if (text.substr(i, quote.size()) == quote) i += quote.size() - 1, quote = {}, prev = ch;
       continue;
     }
-    if (ch == '#') comment = true;
-    else if (ch == '"' || ch == '\'') quote = text.substr(i, 3) == std::string(3, ch) ? text.substr(i, 3) : text.substr(i, 1), i += quote.size() - 1;
-    else if (static_cast<unsigned char>(ch) >= 0x80) return line;
+    if (ch == ' ' || ch == '\t') continue;
+    if (ch == '#') {
+      comment = true;
+    } else if ((ch == '"' || ch == '\'') && std::string_view("=[{,.\n").find(prev) != std::string_view::npos) {
+      quote = text.substr(i, text.substr(i, 3) == std::string(3, ch) ? 3 : 1);
+      i += quote.size() - 1;
+    } else if (static_cast<unsigned char>(ch) >= 0x80) {
+      return line;
+    } else {
+      prev = ch;
+    }
   }
   return 0;
 }
