@@ -1,10 +1,19 @@
 #include "config/config.hpp"
 
 #define TOML_EXCEPTIONS 0
+// toml++ 3.3 asserts preconditions its own parser does not keep: malformed text such as
+// "n=[}" trips them (found by tests/fuzz/config_fuzz.cpp). Release builds compile them out,
+// and the parser goes on to report a parse error; debug builds would abort instead. Off
+// here too, so that every build parses as the shipped one does (and the fuzzer, with ASan
+// and UBSan, checks that path). Where toml++ turns one into an assumption (clang with
+// NDEBUG), the text is refused before it gets there: see bad_table_header().
+#define TOML_ASSERT(expr) static_assert(true)
 #include <toml++/toml.h>
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -248,10 +257,90 @@ void read_keepalive(Checker& c, const toml::table* t, std::string_view prefix, s
 
 }  // namespace
 
+// toml++ 3.3 (Debian's) calls its key parser on whatever follows a table header's '[' and
+// asserts (built with clang and NDEBUG: assumes) that it starts a key: "[&", "[[[" or "[\0"
+// abort a debug build (found by tests/fuzz/config_fuzz.cpp; upstream issue
+// marzer/tomlplusplus#294). Such lines are refused before toml++ sees them: the line
+// number of the first, or 0. Lines inside a multi-line array or string are looked at too,
+// which for edgegw's keys (strings and arrays of strings) refuses nothing it could use.
+static std::size_t bad_table_header(std::string_view text) {
+  auto key_start = [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '"' || ch == '\'' || ch == ']';
+  };
+  std::size_t line = 1;
+  for (std::size_t at = 0; at < text.size(); ++line) {
+    const std::size_t end = std::min(text.find('\n', at), text.size());
+    std::string_view l = text.substr(at, end - at);
+    const bool newline_follows = end < text.size();
+    at = end + 1;
+    const std::size_t first = l.find_first_not_of(" \t");
+    if (first == std::string_view::npos || l[first] != '[') continue;
+    l.remove_prefix(first + 1);
+    if (!l.empty() && l[0] == '[') l.remove_prefix(1);  // [[array of tables]]
+    const std::size_t key = l.find_first_not_of(" \t");
+    if (key == std::string_view::npos ? newline_follows : !key_start(l[key])) return line;  // (a newline is no key)
+  }
+  return 0;
+}
+
+// toml++ 3.3 reaches an "unreachable" point (undefined behaviour) when it checks a
+// non-ASCII character outside a string for whitespace ("\u00e9d = 1", "n = 5\"\u00e9";
+// found by tests/fuzz/config_fuzz.cpp). TOML allows none there (bare keys and values are
+// ASCII, whitespace is space and tab), so such text is refused before toml++ sees it: the
+// line of the first, or 0. A quote opens a string only where a key or value can start
+// (after = [ { , . or at the start of a line), as toml++ reads it; elsewhere it is part
+// of a malformed bare value, which toml++ scans for whitespace.
+static std::size_t non_ascii_outside_strings(std::string_view text) {
+  std::size_t line = 1;
+  std::string_view quote;  // the open string's delimiter: " ' \"\"\" or '''
+  bool comment = false;
+  char prev = '\n';  // the last character outside strings and comments, blanks aside
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (ch == '\n') {
+      ++line;
+      comment = false;
+      if (quote.size() == 1) quote = {};  // a one-line string cannot go on (toml++ reports it)
+      if (quote.empty()) prev = '\n';
+      continue;
+    }
+    if (comment) continue;
+    if (!quote.empty()) {
+      if (ch == '\\' && quote[0] == '"') ++i;  // an escape: the next character is not a delimiter
+      else if (text.substr(i, quote.size()) == quote) i += quote.size() - 1, quote = {}, prev = ch;
+      continue;
+    }
+    if (ch == ' ' || ch == '\t') continue;
+    if (ch == '#') {
+      comment = true;
+    } else if ((ch == '"' || ch == '\'') && std::string_view("=[{,.\n").find(prev) != std::string_view::npos) {
+      quote = text.substr(i, text.substr(i, 3) == std::string(3, ch) ? 3 : 1);
+      i += quote.size() - 1;
+    } else if (static_cast<unsigned char>(ch) >= 0x80) {
+      return line;
+    } else {
+      prev = ch;
+    }
+  }
+  return 0;
+}
+
 std::optional<Config> parse(std::string_view text, const std::string& source, std::vector<std::string>& errors) {
   const std::size_t errors_before = errors.size();
-  toml::parse_result doc = toml::parse(text, std::string_view(source));
   Checker c(source, errors);
+  if (const std::size_t line = non_ascii_outside_strings(text)) {
+    toml::source_region where;
+    where.begin.line = static_cast<toml::source_index>(line);
+    c.error(where, "syntax", "a non-ASCII character outside a string or comment (keys are ASCII; quote the value)");
+    return std::nullopt;
+  }
+  if (const std::size_t line = bad_table_header(text)) {
+    toml::source_region where;
+    where.begin.line = static_cast<toml::source_index>(line);
+    c.error(where, "syntax", "a table header must start with a key ([name] or [[name]])");
+    return std::nullopt;
+  }
+  toml::parse_result doc = toml::parse(text, std::string_view(source));
   if (!doc) {
     c.error(doc.error().source(), "syntax", doc.error().description());
     return std::nullopt;

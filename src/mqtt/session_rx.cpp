@@ -263,6 +263,9 @@ bool refused_until_fixed(Reason r) {
 bool Session::fall_back_to_311() {
   if (!m_options.version_fallback || m_options.version != Version::v5) return false;
   m_options.version = Version::v311;
+  // 3.1.1 has no subscription options: only the QoS may go in the byte after each filter
+  // (the rest set is a malformed SUBSCRIBE to a 3.1.1 broker; found by session_fuzz).
+  for (Subscription& s : m_subscriptions) s.options &= 0x03;
   EGW_LOG(notice, "mqtt %s: the broker does not speak MQTT 5; using MQTT 3.1.1 (%s.mqtt_version = \"auto\")",
           m_options.client_id.c_str(), m_options.config_key.c_str());
   return true;

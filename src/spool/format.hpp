@@ -30,6 +30,13 @@ inline std::uint64_t get64(const std::uint8_t* p) {
   return v;
 }
 
+// Sequence numbers stay below 2^63 and acknowledged positions below 2^62 (no spool gives
+// out that many, and after any position 2^62 more seqs remain): a larger one that checks
+// out was never written by edgegw, and is damage. (A position of 2^64-1 would wrap the next
+// seq to 0 and make every later record count as acknowledged.)
+inline constexpr std::uint64_t k_seq_limit = std::uint64_t{1} << 63;
+inline constexpr std::uint64_t k_position_limit = std::uint64_t{1} << 62;
+
 // ---- segment file header: 32 bytes at offset 0 of every NNNNNNNNNNNNNNNN.seg ----
 inline constexpr std::uint8_t k_segment_magic[8] = {'E', 'G', 'W', 'S', 'P', 'O', 'O', 'L'};
 inline constexpr std::uint32_t k_version = 2;  // 2 adds ack marks; a version 1 segment has none
@@ -94,7 +101,7 @@ inline bool decode_record_header(const std::uint8_t* in, RecordHeader& h) {
   h.mark = (in[26] & k_flag_mark) != 0;
   h.body_crc = get32(in + 28);
   if (h.mark && (h.seq != 0 || h.body_len != 8 || h.topic_len != 0 || in[26] != k_flag_mark)) return false;
-  return h.topic_len <= h.body_len && h.qos <= 2 && (in[26] & ~0x0f) == 0 && in[27] == 0;
+  return h.topic_len <= h.body_len && h.qos <= 2 && (in[26] & ~0x0f) == 0 && in[27] == 0 && h.seq < k_seq_limit;
 }
 
 // An ack mark for `acked_seq`, k_mark_bytes long.
@@ -127,7 +134,7 @@ inline bool decode_cursor(std::span<const std::uint8_t> in, std::uint64_t& acked
   if (in.size() != k_cursor_size || std::memcmp(in.data(), k_cursor_magic, 8) != 0) return false;
   if (format::get32(in.data() + 20) != crc32c(in.first(20))) return false;
   acked_seq = get64(in.data() + 8);
-  return true;
+  return acked_seq < k_position_limit;
 }
 
 }  // namespace edgegw::spool::format

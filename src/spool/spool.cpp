@@ -511,7 +511,8 @@ bool Spool::recover_tail(Segment& seg) {
     // Whatever the body says, a header that checks out proves its seq was given out.
     if (!h.mark) m_next_seq = std::max(m_next_seq, h.seq + 1);
     std::uint8_t mark[8];
-    if (h.mark ? !body_ok(seg, at, h, mark) : h.seq <= last_seq || !body_ok(seg, at, h, nullptr)) {
+    if (h.mark ? !body_ok(seg, at, h, mark) || format::get64(mark) >= format::k_position_limit
+               : h.seq <= last_seq || !body_ok(seg, at, h, nullptr)) {
       if (m_read_errno) break;
       // A length is trusted only with its body: a good record may start inside the
       // bytes this one claims, so the search goes on from the next byte.

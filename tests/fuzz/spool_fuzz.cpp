@@ -7,51 +7,23 @@
 // next 24 bytes are the one-slot "ack" cursor file; else bit 2: the next 48 bytes are the
 // two slots of the "ack" file); the rest is the segment file's content, records and ack
 // marks alike.
-#include <dirent.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "fuzz/fuzz_files.hpp"
 #include "spool/crc32c.hpp"
 #include "spool/format.hpp"
 #include "spool/spool.hpp"
-#include "util/log.hpp"
 
 using namespace edgegw::spool;
+using edgegw::fuzz::write_file;
 
 namespace {
-
-const std::string& work_dir() {
-  static const std::string dir = [] {
-    char tmpl[] = "/tmp/edgegw-spool-fuzz-XXXXXX";
-    if (!::mkdtemp(tmpl)) std::abort();
-    edgegw::util::set_log_level(edgegw::util::Level::silent);
-    return std::string(tmpl);
-  }();
-  return dir;
-}
-
-void write_file(const std::string& path, const std::uint8_t* data, std::size_t size) {
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) std::abort();
-  if (size && std::fwrite(data, 1, size, f) != size) std::abort();
-  std::fclose(f);
-}
-
-void clear(const std::string& dir) {
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      if (e->d_name[0] != '.') ::unlink((dir + "/" + e->d_name).c_str());
-    }
-    ::closedir(d);
-  }
-}
 
 // Reads every record; aborts on anything that must not come out of a damaged spool.
 std::uint64_t replay(Spool& s) {
@@ -74,8 +46,8 @@ std::uint64_t replay(Spool& s) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
-  const std::string spool_dir = work_dir() + "/spool";
-  clear(spool_dir);
+  const std::string spool_dir = edgegw::fuzz::work_dir("edgegw-spool-fuzz") + "/spool";
+  edgegw::fuzz::remove_tree(spool_dir);
   const std::uint8_t flags = data[0];
   ++data, --size;
   if ((flags & 2) && size >= format::k_cursor_size) {  // the one-slot "ack" file of version 1

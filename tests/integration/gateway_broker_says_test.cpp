@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cctype>
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -235,6 +236,29 @@ TEST(GatewayBrokerSays, mqtt_version_auto_forwards_everything_to_a_311_only_brok
   EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
   EXPECT_NE(rig.daemon_log().find("using MQTT 3.1.1 (uplink.mqtt_version = \"auto\")"), std::string::npos);
   sub.kill();
+}
+
+// The same with aedes as the local broker: after falling back to 3.1.1 the ingest's
+// SUBSCRIBE carried its MQTT 5 subscription options (retain as published, retain
+// handling) in the byte 3.1.1 keeps for the QoS alone, a malformed packet to a 3.1.1
+// broker, and it never subscribed (found by tests/fuzz/session_fuzz.cpp).
+TEST(GatewayBrokerSays, mqtt_version_auto_ingest_subscribes_on_a_311_only_local_broker) {
+  Aedes aedes;
+  RigOptions o;
+  o.ingest_url = aedes.url();
+  o.ingest = "mqtt_version = \"auto\"";
+  Rig rig(o);
+  rig.start_verifier();
+  rig.start_daemon();  // waits for "ingest: subscribed"
+  constexpr long k_count = 200;
+  Process sensors({"sh", "-c", "seq 0 " + std::to_string(k_count - 1) + " | mosquitto_pub -V mqttv311 -h 127.0.0.1 -p " +
+                                   std::to_string(aedes.port()) + " -q 1 -t sensors/a -l"});
+  EXPECT_EQ(sensors.wait(60s), 0);
+  const Tally t = rig.wait_for_all(k_count, 60s);
+  EXPECT_EQ(t.missing(k_count), 0) << rig.daemon_log() << aedes.log();
+  EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
+  EXPECT_NE(rig.daemon_log().find("using MQTT 3.1.1 (ingest.mqtt_version = \"auto\")"), std::string::npos) << rig.daemon_log();
+  std::printf("[ measured ] %zu of %ld messages from a 3.1.1-only local broker forwarded upstream\n", t.unique.size(), k_count);
 }
 
 }  // namespace
