@@ -303,7 +303,8 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
 
   if (const toml::table* up = c.table(root, "", "uplink", true)) {
     c.only_known(*up, "uplink",
-                 {"url", "topic_prefix", "qos", "max_inflight", "mqtt_version", "client_id", "keepalive", "drain_rate", "tls"});
+                 {"url", "topic_prefix", "qos", "max_inflight", "mqtt_version", "client_id", "keepalive", "drain_rate",
+                  "connect_timeout", "reconnect_min", "reconnect_max", "tls"});
     read_url(c, up, "uplink", cfg.uplink.url);
     if (c.string(up, "uplink", "topic_prefix", cfg.uplink.topic_prefix, false) &&
         cfg.uplink.topic_prefix.find_first_of("+#") != std::string::npos) {
@@ -315,6 +316,13 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     c.string(up, "uplink", "client_id", cfg.uplink.client_id, false);
     read_keepalive(c, up, "uplink", cfg.uplink.keepalive_s);
     c.integer(up, "uplink", "drain_rate", cfg.uplink.drain_rate, 0, 1'000'000);
+    c.duration(up, "uplink", "connect_timeout", cfg.uplink.connect_timeout, std::chrono::milliseconds(100),
+               std::chrono::minutes(10));
+    c.duration(up, "uplink", "reconnect_min", cfg.uplink.reconnect_min, std::chrono::milliseconds(10), std::chrono::hours(1));
+    c.duration(up, "uplink", "reconnect_max", cfg.uplink.reconnect_max, std::chrono::milliseconds(10), std::chrono::hours(1));
+    if (cfg.uplink.reconnect_max < cfg.uplink.reconnect_min) {
+      c.error(c.last(), "uplink.reconnect_max", "cannot be less than uplink.reconnect_min");
+    }
     read_tls(c, *up, "uplink", cfg.uplink.tls);
   }
 

@@ -52,6 +52,11 @@ struct Uplink {
   std::string client_id;  // default: "edgegw-<gateway.id>-up"
   std::uint16_t keepalive_s = 30;
   std::uint32_t drain_rate = 0;  // messages/s replayed from the spool; 0: no limit
+  // A connection (TCP, TLS handshake, CONNACK) not done in connect_timeout fails; attempts
+  // back off from reconnect_min to reconnect_max.
+  std::chrono::nanoseconds connect_timeout = std::chrono::seconds(10);
+  std::chrono::nanoseconds reconnect_min = std::chrono::milliseconds(200);
+  std::chrono::nanoseconds reconnect_max = std::chrono::seconds(30);
   Tls tls;
 };
 

@@ -184,6 +184,9 @@ bool Gateway::start(std::string& error) {
   up.client_id = c.uplink.client_id;
   up.clean_start = true;  // resends after a reconnect come from our own window
   up.keepalive_s = c.uplink.keepalive_s;
+  up.connect_timeout = c.uplink.connect_timeout;
+  up.reconnect_min = c.uplink.reconnect_min;
+  up.reconnect_max = c.uplink.reconnect_max;
   up.max_inflight = c.uplink.max_inflight;
   up.tx_buffer_bytes = c.pool.slot_bytes + c.uplink.topic_prefix.size() + 1024;
   m_up_handler = std::make_unique<UplinkHandler>(*this);
