@@ -246,6 +246,16 @@ void read_keepalive(Checker& c, const toml::table* t, std::string_view prefix, s
   out = static_cast<std::uint16_t>(std::chrono::duration_cast<std::chrono::seconds>(ka).count());
 }
 
+void read_retry(Checker& c, const toml::table* t, std::string_view prefix, Retry& out) {
+  using namespace std::chrono_literals;
+  c.duration(t, prefix, "connect_timeout", out.connect_timeout, 100ms, 10min);
+  c.duration(t, prefix, "reconnect_min", out.reconnect_min, 10ms, 1h);
+  c.duration(t, prefix, "reconnect_max", out.reconnect_max, 10ms, 1h);
+  if (out.reconnect_max < out.reconnect_min) {
+    c.error(c.last(), Checker::join(prefix, "reconnect_max"), "cannot be less than reconnect_min");
+  }
+}
+
 }  // namespace
 
 std::optional<Config> parse(std::string_view text, const std::string& source, std::vector<std::string>& errors) {
@@ -284,7 +294,8 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
 
   if (const toml::table* in = c.table(root, "", "ingest", true)) {
     c.only_known(*in, "ingest",
-                 {"url", "topics", "qos", "mqtt_version", "client_id", "keepalive", "receive_maximum", "tls"});
+                 {"url", "topics", "qos", "mqtt_version", "client_id", "keepalive", "receive_maximum", "connect_timeout",
+                  "reconnect_min", "reconnect_max", "tls"});
     read_url(c, in, "ingest", cfg.ingest.url);
     if (c.strings(in, "ingest", "topics", cfg.ingest.topics, true)) {
       if (cfg.ingest.topics.empty()) c.error(c.last(), "ingest.topics", "needs at least one topic filter");
@@ -298,6 +309,7 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     c.string(in, "ingest", "client_id", cfg.ingest.client_id, false);
     read_keepalive(c, in, "ingest", cfg.ingest.keepalive_s);
     c.integer(in, "ingest", "receive_maximum", cfg.ingest.receive_maximum, 1, 65535);
+    read_retry(c, in, "ingest", cfg.ingest.retry);
     read_tls(c, *in, "ingest", cfg.ingest.tls);
   }
 
@@ -316,13 +328,7 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     c.string(up, "uplink", "client_id", cfg.uplink.client_id, false);
     read_keepalive(c, up, "uplink", cfg.uplink.keepalive_s);
     c.integer(up, "uplink", "drain_rate", cfg.uplink.drain_rate, 0, 1'000'000);
-    c.duration(up, "uplink", "connect_timeout", cfg.uplink.connect_timeout, std::chrono::milliseconds(100),
-               std::chrono::minutes(10));
-    c.duration(up, "uplink", "reconnect_min", cfg.uplink.reconnect_min, std::chrono::milliseconds(10), std::chrono::hours(1));
-    c.duration(up, "uplink", "reconnect_max", cfg.uplink.reconnect_max, std::chrono::milliseconds(10), std::chrono::hours(1));
-    if (cfg.uplink.reconnect_max < cfg.uplink.reconnect_min) {
-      c.error(c.last(), "uplink.reconnect_max", "cannot be less than uplink.reconnect_min");
-    }
+    read_retry(c, up, "uplink", cfg.uplink.retry);
     read_tls(c, *up, "uplink", cfg.uplink.tls);
   }
 

@@ -25,6 +25,12 @@ std::uint64_t steady_ns(event::TimePoint t) {
 
 mqtt::Version version(config::MqttVersion v) { return v == config::MqttVersion::v311 ? mqtt::Version::v311 : mqtt::Version::v5; }
 
+void retry(mqtt::SessionOptions& o, const config::Retry& r) {
+  o.connect_timeout = std::chrono::duration_cast<event::Duration>(r.connect_timeout);
+  o.reconnect_min = std::chrono::duration_cast<event::Duration>(r.reconnect_min);
+  o.reconnect_max = std::chrono::duration_cast<event::Duration>(r.reconnect_max);
+}
+
 tls::Options tls_options(const config::Tls& t, const char* key) {
   return tls::Options{key, t.ca_file, t.cert_file, t.key_file, t.server_name, t.alpn};
 }
@@ -173,6 +179,7 @@ bool Gateway::start(std::string& error) {
   // Handling 1, so retained messages come once, not again on every reconnect.
   in.subscribe_options_v5 = 0x08 | 0x10;
   in.receive_maximum = c.ingest.receive_maximum;
+  retry(in, c.ingest.retry);
   m_in_handler = std::make_unique<IngestHandler>(*this);
   m_ingest = std::make_unique<mqtt::Session>(m_loop, *m_in.transport, m_pool.get(), in, *m_in_handler);
 
@@ -184,9 +191,7 @@ bool Gateway::start(std::string& error) {
   up.client_id = c.uplink.client_id;
   up.clean_start = true;  // resends after a reconnect come from our own window
   up.keepalive_s = c.uplink.keepalive_s;
-  up.connect_timeout = c.uplink.connect_timeout;
-  up.reconnect_min = c.uplink.reconnect_min;
-  up.reconnect_max = c.uplink.reconnect_max;
+  retry(up, c.uplink.retry);
   up.max_inflight = c.uplink.max_inflight;
   up.tx_buffer_bytes = c.pool.slot_bytes + c.uplink.topic_prefix.size() + 1024;
   m_up_handler = std::make_unique<UplinkHandler>(*this);

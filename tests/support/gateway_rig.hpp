@@ -139,6 +139,10 @@ class Rig {
     m_options.uplink_url = url;
     write_config();
   }
+  void set_ingest_url(const std::string& url) {
+    m_options.ingest_url = url;
+    write_config();
+  }
 
   void write_config() {
     std::ostringstream c;
