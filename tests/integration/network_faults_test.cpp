@@ -291,6 +291,12 @@ TEST(NetworkFaults, connections_reset_in_the_middle_of_packets_both_ways_lose_an
   o.ingest = "connect_timeout = \"2s\"\nreconnect_min = \"20ms\"\nreconnect_max = \"100ms\"";
   Rig rig(o);
   ChaosProxy uplink("127.0.0.1", rig.upstream().port()), ingest("127.0.0.1", rig.local().port());
+  // What comes to the daemon arrives a few bytes at a time (every packet split across reads).
+  Toxics sliced;
+  sliced.slice = 3;
+  uplink.set(Direction::downstream, sliced);
+  sliced.slice = 5;
+  ingest.set(Direction::downstream, sliced);
   rig.set_uplink_url(uplink.url());
   rig.set_ingest_url(ingest.url());
   rig.start_verifier();
