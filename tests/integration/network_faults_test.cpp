@@ -264,7 +264,10 @@ TEST(NetworkFaults, a_64_kbit_cellular_link_gets_everything_in_order_the_spool_a
   Tally t = rig.wait_for_all(k_count, 180s);
   const double drained_in = seconds_since(start);
   long backlog_end = rig.status_counter("records");  // the last PUBACKs may still be on the way
-  for (int i = 0; i < 100 && backlog_end != 0; ++i, backlog_end = rig.status_counter("records")) std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 100 && backlog_end != 0; ++i) {
+    std::this_thread::sleep_for(100ms);
+    backlog_end = rig.status_counter("records");
+  }
   const long rss_after = rss_kib(pid);
   expect_intact(t, k_count, rig);
   EXPECT_EQ(out_of_order(t), 0);
@@ -326,7 +329,8 @@ TEST(NetworkFaults, connections_reset_in_the_middle_of_packets_both_ways_lose_an
   Tally t = rig.wait_for_all(count, 180s);
   expect_intact(t, count, rig);
   EXPECT_TRUE(rig.daemon().running()) << rig.daemon_log();
-  const long up_reconnects = rig.status_counter("uplink_reconnects"), in_reconnects = rig.status_counter("ingest_reconnects");
+  const long up_reconnects = rig.status_counter("uplink_reconnects");
+  const long in_reconnects = rig.status_counter("ingest_reconnects");
   std::printf("[ measured ] %d resets mid-stream (%d a link, half each way) in %.1f s: %ld of %ld arrived, %ld "
               "duplicates, %ld malformed, %ld seq conflicts, %ld uplink and %ld ingest reconnects\n",
               2 * k_points, k_points, took, static_cast<long>(t.unique.size()), count, t.duplicates(), t.malformed,

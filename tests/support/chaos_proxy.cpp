@@ -167,18 +167,23 @@ void ChaosProxy::pump(Conn& c, int dir, bool readable) {
     std::size_t take = n > 0 ? static_cast<std::size_t>(n) : 0;
     if (take > 0 && t.reset_after >= 0) {
       if (static_cast<std::int64_t>(take) > t.reset_after) {
-        // Cut here: what passes goes out at once, the rest and everything queued is lost.
-        (void)!::write(to, buf, static_cast<std::size_t>(t.reset_after));
+        // Cut here: what passes goes out at once (behind nothing still queued: order is
+        // kept, so with a queue the cut falls at its end), the rest is lost.
+        if (f.queue.empty()) (void)!::write(to, buf, static_cast<std::size_t>(t.reset_after));
         t.reset_after = -1;
         ++m_resets;
         return kill(c, true);
       }
       t.reset_after -= static_cast<std::int64_t>(take);
     }
+    // How much of what was read still fits under a per-connection limit.
+    const auto within = [&](std::int64_t limit) {
+      return static_cast<std::size_t>(std::clamp<std::int64_t>(limit - f.passed, 0, static_cast<std::int64_t>(take)));
+    };
     if (t.blackhole) take = 0;
-    if (t.blackhole_after >= 0) take = static_cast<std::size_t>(std::clamp<std::int64_t>(t.blackhole_after - f.passed, 0, static_cast<std::int64_t>(take)));
+    if (t.blackhole_after >= 0) take = within(t.blackhole_after);
     if (t.limit_data >= 0) {
-      take = static_cast<std::size_t>(std::clamp<std::int64_t>(t.limit_data - f.passed, 0, static_cast<std::int64_t>(take)));
+      take = within(t.limit_data);
       if (f.passed + static_cast<std::int64_t>(take) >= t.limit_data) f.closing = true;
     }
     f.passed += static_cast<std::int64_t>(take);
