@@ -255,6 +255,16 @@ void read_keepalive(Checker& c, const toml::table* t, std::string_view prefix, s
   out = static_cast<std::uint16_t>(std::chrono::duration_cast<std::chrono::seconds>(ka).count());
 }
 
+void read_retry(Checker& c, const toml::table* t, std::string_view prefix, Retry& out) {
+  using namespace std::chrono_literals;
+  c.duration(t, prefix, "connect_timeout", out.connect_timeout, 100ms, 10min);
+  c.duration(t, prefix, "reconnect_min", out.reconnect_min, 10ms, 1h);
+  c.duration(t, prefix, "reconnect_max", out.reconnect_max, 10ms, 1h);
+  if (out.reconnect_max < out.reconnect_min) {
+    c.error(c.last(), Checker::join(prefix, "reconnect_max"), "cannot be less than reconnect_min");
+  }
+}
+
 }  // namespace
 
 // toml++ 3.3 (Debian's) calls its key parser on whatever follows a table header's '[' and
@@ -373,7 +383,8 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
 
   if (const toml::table* in = c.table(root, "", "ingest", true)) {
     c.only_known(*in, "ingest",
-                 {"url", "topics", "qos", "mqtt_version", "client_id", "keepalive", "receive_maximum", "tls"});
+                 {"url", "topics", "qos", "mqtt_version", "client_id", "keepalive", "receive_maximum", "connect_timeout",
+                  "reconnect_min", "reconnect_max", "tls"});
     read_url(c, in, "ingest", cfg.ingest.url);
     if (c.strings(in, "ingest", "topics", cfg.ingest.topics, true)) {
       if (cfg.ingest.topics.empty()) c.error(c.last(), "ingest.topics", "needs at least one topic filter");
@@ -387,12 +398,14 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     c.string(in, "ingest", "client_id", cfg.ingest.client_id, false);
     read_keepalive(c, in, "ingest", cfg.ingest.keepalive_s);
     c.integer(in, "ingest", "receive_maximum", cfg.ingest.receive_maximum, 1, 65535);
+    read_retry(c, in, "ingest", cfg.ingest.retry);
     read_tls(c, *in, "ingest", cfg.ingest.tls);
   }
 
   if (const toml::table* up = c.table(root, "", "uplink", true)) {
     c.only_known(*up, "uplink",
-                 {"url", "topic_prefix", "qos", "max_inflight", "mqtt_version", "client_id", "keepalive", "drain_rate", "tls"});
+                 {"url", "topic_prefix", "qos", "max_inflight", "mqtt_version", "client_id", "keepalive", "drain_rate",
+                  "connect_timeout", "reconnect_min", "reconnect_max", "tls"});
     read_url(c, up, "uplink", cfg.uplink.url);
     if (c.string(up, "uplink", "topic_prefix", cfg.uplink.topic_prefix, false) &&
         cfg.uplink.topic_prefix.find_first_of("+#") != std::string::npos) {
@@ -404,6 +417,7 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     c.string(up, "uplink", "client_id", cfg.uplink.client_id, false);
     read_keepalive(c, up, "uplink", cfg.uplink.keepalive_s);
     c.integer(up, "uplink", "drain_rate", cfg.uplink.drain_rate, 0, 1'000'000);
+    read_retry(c, up, "uplink", cfg.uplink.retry);
     read_tls(c, *up, "uplink", cfg.uplink.tls);
   }
 

@@ -32,6 +32,14 @@ struct Gateway {
   std::string control_socket;  // default: <state_dir>/edgegw.sock
 };
 
+// A connection (TCP, TLS handshake, CONNACK) not done in connect_timeout fails; attempts
+// back off from reconnect_min to reconnect_max.
+struct Retry {
+  std::chrono::nanoseconds connect_timeout = std::chrono::seconds(10);
+  std::chrono::nanoseconds reconnect_min = std::chrono::milliseconds(200);
+  std::chrono::nanoseconds reconnect_max = std::chrono::seconds(30);
+};
+
 struct Ingest {
   Url url;
   std::vector<std::string> topics;
@@ -40,6 +48,7 @@ struct Ingest {
   std::string client_id;  // default: "edgegw-<gateway.id>-in"
   std::uint16_t keepalive_s = 30;
   std::uint16_t receive_maximum = 0;  // default from the board profile
+  Retry retry;
   Tls tls;
 };
 
@@ -52,6 +61,7 @@ struct Uplink {
   std::string client_id;  // default: "edgegw-<gateway.id>-up"
   std::uint16_t keepalive_s = 30;
   std::uint32_t drain_rate = 0;  // messages/s replayed from the spool; 0: no limit
+  Retry retry;
   Tls tls;
 };
 

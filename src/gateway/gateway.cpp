@@ -25,6 +25,12 @@ std::uint64_t steady_ns(event::TimePoint t) {
 
 mqtt::Version version(config::MqttVersion v) { return v == config::MqttVersion::v311 ? mqtt::Version::v311 : mqtt::Version::v5; }
 
+void retry(mqtt::SessionOptions& o, const config::Retry& r) {
+  o.connect_timeout = std::chrono::duration_cast<event::Duration>(r.connect_timeout);
+  o.reconnect_min = std::chrono::duration_cast<event::Duration>(r.reconnect_min);
+  o.reconnect_max = std::chrono::duration_cast<event::Duration>(r.reconnect_max);
+}
+
 tls::Options tls_options(const config::Tls& t, const char* key) {
   return tls::Options{key, t.ca_file, t.cert_file, t.key_file, t.server_name, t.alpn};
 }
@@ -173,6 +179,7 @@ bool Gateway::start(std::string& error) {
   // Handling 1, so retained messages come once, not again on every reconnect.
   in.subscribe_options_v5 = 0x08 | 0x10;
   in.receive_maximum = c.ingest.receive_maximum;
+  retry(in, c.ingest.retry);
   m_in_handler = std::make_unique<IngestHandler>(*this);
   m_ingest = std::make_unique<mqtt::Session>(m_loop, *m_in.transport, m_pool.get(), in, *m_in_handler);
 
@@ -184,6 +191,7 @@ bool Gateway::start(std::string& error) {
   up.client_id = c.uplink.client_id;
   up.clean_start = true;  // resends after a reconnect come from our own window
   up.keepalive_s = c.uplink.keepalive_s;
+  retry(up, c.uplink.retry);
   up.max_inflight = c.uplink.max_inflight;
   // Room for the largest message accepted (topic + payload = slot_bytes) as a whole
   // PUBLISH: what the packet adds to prefix, topic and payload is at most 5 (fixed header)

@@ -347,15 +347,18 @@ void Session::on_timer(event::Timer& timer) {
     case SessionState::backoff: connect_now(); return;
     case SessionState::connecting:
     case SessionState::awaiting_connack:
-      fail(Reason::unspecified_error, false, "no CONNACK within %lld ms",
-           static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(m_options.connect_timeout).count()));
+      fail(Reason::unspecified_error, false, "connect timed out after %lld ms waiting for %s",
+           static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(m_options.connect_timeout).count()),
+           m_state == SessionState::connecting ? m_transport.pending() : "the CONNACK");
       return;
     case SessionState::connected: break;
   }
   const event::TimePoint now = m_loop.now();
-  if (m_ping_outstanding && now >= m_ping_deadline) {
+  if (m_ping_outstanding && now >= ping_deadline()) {
     if (!m_paused) {
-      fail(Reason::keepalive_timeout, false, "no PINGRESP within %u s", keepalive_s());
+      fail(Reason::keepalive_timeout, false, "no PINGRESP, and nothing else from the broker for %lld ms (keepalive %u s)",
+           static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(now - m_last_rx).count()),
+           keepalive_s());
       return;
     }
     // Held behind a PUBLISH, the PINGRESP cannot be read: PINGREQs go on (the broker
@@ -364,7 +367,7 @@ void Session::on_timer(event::Timer& timer) {
   }
   if (!m_ping_outstanding && now >= m_last_tx + std::chrono::seconds(keepalive_s())) {
     m_ping_pending = m_ping_outstanding = true;
-    m_ping_deadline = now + std::chrono::seconds(keepalive_s());
+    m_ping_deadline = now + std::chrono::milliseconds(keepalive_s() * 500);
     flush();
   }
   arm_keepalive();
@@ -376,8 +379,16 @@ void Session::arm_keepalive() {
     return;
   }
   event::TimePoint next = m_last_tx + std::chrono::seconds(keepalive_s());
-  if (m_ping_outstanding && m_ping_deadline < next) next = m_ping_deadline;
+  if (m_ping_outstanding) next = std::min(next, ping_deadline());
   m_timer.arm_at(next);
+}
+
+// A broker is given up when a PINGREQ is unanswered and nothing at all came from it for
+// 1.5 keepalives (as a broker gives up a silent client), so a half-open link is noticed
+// within 1.5 keepalives of going silent, busy or idle; the PINGRESP gets at least half a
+// keepalive. (Waiting a whole keepalive for it took up to 2 keepalives.)
+event::TimePoint Session::ping_deadline() const {
+  return std::max(m_ping_deadline, m_last_rx + std::chrono::milliseconds(keepalive_s() * 1500));
 }
 
 // ---- output -------------------------------------------------------------------------

@@ -234,6 +234,7 @@ class Session final : private event::IoHandler,
   void update_interest();
   bool usable() const { return m_state >= SessionState::awaiting_connack && !m_failing; }
   void arm_keepalive();
+  event::TimePoint ping_deadline() const;
   std::uint16_t keepalive_s() const;
 
   // Output is composed and written once per loop iteration, at its end (ack() and
@@ -312,7 +313,8 @@ class Session final : private event::IoHandler,
 
   // keepalive
   event::TimePoint m_last_tx{};
-  event::TimePoint m_ping_deadline{};
+  event::TimePoint m_last_rx{};
+  event::TimePoint m_ping_deadline{};  // the least wait for a PINGRESP (see ping_deadline())
   bool m_ping_pending = false;      // PINGREQ to compose
   bool m_ping_outstanding = false;  // PINGRESP awaited
 

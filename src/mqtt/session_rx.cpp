@@ -40,6 +40,7 @@ void Session::read_input() {
       r = m_transport.read(std::span(m_rx.get() + m_rx_end, asked));
       if (r.status == IoStatus::ok) m_rx_end += r.bytes;
     }
+    if (r.status == IoStatus::ok && r.bytes > 0) m_last_rx = m_loop.now();
     // Less than asked: the socket is drained for now (epoll says when more comes), so no
     // read that would only say EAGAIN.
     if (r.status == IoStatus::ok && r.bytes < asked && !m_transport.has_buffered_input()) {

@@ -51,6 +51,8 @@ class Transport {
   // (TCP_USER_TIMEOUT): how a dead peer shows up while nothing is read. No-op where it
   // does not apply (unix sockets).
   virtual void set_user_timeout(std::chrono::milliseconds timeout) { (void)timeout; }
+  // What open()/progress() is waiting for, for the log of a connect that timed out.
+  virtual const char* pending() const { return "the TCP connect"; }
   // The fd to wait on; -1 when closed.
   virtual int fd() const = 0;
   // The reason for the last failure, for logs ("connect 127.0.0.1:1883: Connection refused").

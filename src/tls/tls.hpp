@@ -86,6 +86,9 @@ class Transport final : public mqtt::Transport {
   void close() override;
   void close_gracefully(std::chrono::milliseconds wait) override;
   void set_user_timeout(std::chrono::milliseconds timeout) override { m_tcp.set_user_timeout(timeout); }
+  const char* pending() const override {
+    return m_state == State::handshaking ? "the TLS handshake" : m_tcp.pending();
+  }
   int fd() const override { return m_tcp.fd(); }
   const char* error() const override { return m_error; }
 

@@ -133,6 +133,18 @@ class Rig {
   Broker& upstream() { return m_upstream; }
   std::string state_dir() const { return m_options.state_dir.empty() ? m_dir.file("state") : m_options.state_dir; }
   const std::string& config_path() const { return m_config; }
+  // The upstream's TLS listener (uplink_tls), 0 without one.
+  std::uint16_t tls_port() const { return m_tls_port; }
+  // Points the uplink elsewhere (a proxy in front of the rig's upstream broker, made after
+  // the rig); takes effect at the next start_daemon().
+  void set_uplink_url(const std::string& url) {
+    m_options.uplink_url = url;
+    write_config();
+  }
+  void set_ingest_url(const std::string& url) {
+    m_options.ingest_url = url;
+    write_config();
+  }
 
   void write_config() {
     std::ostringstream c;

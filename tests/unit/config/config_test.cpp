@@ -224,3 +224,19 @@ TEST(Config, selftest_budgets_default_from_the_board_and_are_validated) {
   EXPECT_EQ(errors_for(std::string(k_valid) + "[selftest]\nprobe_topic = \"sensors/#\"\n")[0],
             "gw.toml:33: selftest.probe_topic: must be a topic (no wildcards) that ingest.topics match");
 }
+
+TEST(Config, connect_timeout_and_backoff_per_connection) {
+  std::vector<std::string> errors;
+  auto cfg = config::parse(replace(k_valid, "max_inflight = 32",
+                                   "max_inflight = 32\nconnect_timeout = \"2s\"\nreconnect_min = \"50ms\"\nreconnect_max = \"5s\""),
+                           "gw.toml", errors);
+  ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+  EXPECT_EQ(cfg->uplink.retry.connect_timeout, std::chrono::seconds(2));
+  EXPECT_EQ(cfg->uplink.retry.reconnect_min, std::chrono::milliseconds(50));
+  EXPECT_EQ(cfg->uplink.retry.reconnect_max, std::chrono::seconds(5));
+  EXPECT_EQ(cfg->ingest.retry.connect_timeout, std::chrono::seconds(10)) << "the defaults";
+  EXPECT_EQ(cfg->ingest.retry.reconnect_min, std::chrono::milliseconds(200));
+  EXPECT_EQ(cfg->ingest.retry.reconnect_max, std::chrono::seconds(30));
+  EXPECT_EQ(errors_for(replace(k_valid, "qos = 2", "qos = 2\nreconnect_min = \"5s\"\nreconnect_max = \"1s\""))[0],
+            "gw.toml:11: ingest.reconnect_max: cannot be less than reconnect_min");
+}
