@@ -23,15 +23,15 @@
 #include "fuzz/fuzz_files.hpp"
 #include "spool/spool.hpp"
 #include "support/fault_disk.hpp"
+#include "support/spool_workload.hpp"
 
 using namespace edgegw::spool;
+using edgegw::test::append_told;
+using edgegw::test::bytes;
 using edgegw::test::FaultDisk;
+using edgegw::test::Told;
 
 namespace {
-
-std::span<const std::uint8_t> bytes(const std::string& s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
 
 Options options(const std::string& dir, Disk* disk = nullptr) {
   Options o;
@@ -47,12 +47,6 @@ void check(bool ok) {
   if (!ok) std::abort();
 }
 
-// What a run told the world before it stopped (as in crash_test.cpp).
-struct Told {
-  std::map<std::uint64_t, std::string> payload_of;
-  std::uint64_t durable = 0;  // local PUBACKs went out up to here
-  std::uint64_t acked = 0;    // upstream acknowledged up to here
-};
 
 // The operations the input picks, run until the disk fails.
 struct Op {
@@ -67,15 +61,7 @@ void workload(Spool& s, Told& told, const std::vector<Op>& ops) {
       case Op::append:
         for (int i = 0; i < op.count; ++i) {
           const std::string payload = "message " + std::to_string(++n) + " " + std::string(op.size, '.');
-          std::uint64_t seq = 0;
-          Append a = s.append("sensors/x", bytes(payload), 1, false, 0, seq);
-          if (a == Append::busy) {  // the batch is full: commit it, then go on
-            if (!s.commit()) return;
-            told.durable = s.durable_seq();
-            a = s.append("sensors/x", bytes(payload), 1, false, 0, seq);
-          }
-          if (a != Append::ok) return;
-          told.payload_of[seq] = payload;
+          if (!append_told(s, told, payload)) return;
         }
         break;
       case Op::commit:

@@ -15,17 +15,17 @@
 
 #include "spool/spool.hpp"
 #include "support/fault_disk.hpp"
+#include "support/spool_workload.hpp"
 #include "support/temp_dir.hpp"
 
 namespace edgegw::spool {
 namespace {
 
+using test::append_told;
+using test::bytes;
 using test::FaultDisk;
+using test::Told;
 using test::TempDir;
-
-std::span<const std::uint8_t> bytes(const std::string& s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
 
 Options options(const TempDir& dir, Disk* disk = nullptr) {
   Options o;
@@ -37,12 +37,6 @@ Options options(const TempDir& dir, Disk* disk = nullptr) {
   return o;
 }
 
-// What a run told the world before it stopped.
-struct Told {
-  std::map<std::uint64_t, std::string> payload_of;  // every record appended, by its seq
-  std::uint64_t durable = 0;  // the highest seq a completed commit made durable (PUBACKs went out)
-  std::uint64_t acked = 0;    // the highest seq upstream acknowledged
-};
 
 // As the gateway drives the spool, synchronously, until the first failure.
 void workload(Spool& s, Told& told, int rounds = 14) {
@@ -50,15 +44,7 @@ void workload(Spool& s, Told& told, int rounds = 14) {
     for (int i = 0; i < 12; ++i) {
       const std::string payload = "round " + std::to_string(round) + " message " + std::to_string(i) + " " +
                                   std::string(900 + static_cast<std::size_t>(i), '.');
-      std::uint64_t seq = 0;
-      Append a = s.append("sensors/x", bytes(payload), 1, false, 0, seq);
-      if (a == Append::busy) {  // the batch is full: commit it, then go on
-        if (!s.commit()) return;
-        told.durable = s.durable_seq();
-        a = s.append("sensors/x", bytes(payload), 1, false, 0, seq);
-      }
-      if (a != Append::ok) return;
-      told.payload_of[seq] = payload;
+      if (!append_told(s, told, payload)) return;
     }
     if (!s.commit()) return;
     told.durable = s.durable_seq();
