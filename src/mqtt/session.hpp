@@ -8,7 +8,8 @@
 // reading the socket: the broker holds the rest (backpressure, never allocation).
 //
 // Callbacks to SessionHandler run on the loop thread, never from inside a call the
-// application made into the session (failures are handled on the next loop iteration).
+// application made into the session (failures are handled on the next loop iteration),
+// with one exception: stop() reports on_disconnected() before it returns.
 #pragma once
 
 #include <cstdint>
