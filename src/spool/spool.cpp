@@ -18,7 +18,7 @@
 namespace edgegw::spool {
 namespace {
 
-constexpr std::size_t k_read_buffer = 64 * 1024;
+constexpr std::size_t k_read_buffer = std::size_t{64} << 10;
 constexpr const char* k_cursor = "ack";
 constexpr const char* k_cursor_tmp = "ack.tmp";
 constexpr const char* k_spare = "spare";  // the next segment's file, renamed when it is used
@@ -194,7 +194,7 @@ void Job::run() {
 
 Spool::Spool(Options options) : m_options(std::move(options)), m_disk(m_options.disk ? *m_options.disk : system_disk()) {
   m_segment_bytes = m_options.segment_bytes;
-  if (m_segment_bytes == 0) m_segment_bytes = std::clamp<std::uint64_t>(m_options.max_bytes / 16, 64 * 1024, 16 << 20);
+  if (m_segment_bytes == 0) m_segment_bytes = std::clamp<std::uint64_t>(m_options.max_bytes / 16, std::uint64_t{64} << 10, std::uint64_t{16} << 20);
   m_segment_bytes = std::min(m_segment_bytes, m_options.max_bytes);
 }
 
