@@ -30,7 +30,7 @@ void Timer::arm_at(TimePoint deadline) {
 
 void Timer::arm_in(Duration delay) { arm_at(m_loop.now() + delay); }
 
-Loop::Loop() : m_epoll(::epoll_create1(EPOLL_CLOEXEC)) {
+Loop::Loop(const TimeSource* time) : m_time(time), m_epoll(::epoll_create1(EPOLL_CLOEXEC)) {
   if (!m_epoll) {
     EGW_LOG(error, "epoll_create1 failed: errno %d", errno);
     std::abort();
