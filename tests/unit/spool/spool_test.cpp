@@ -10,6 +10,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -72,11 +73,17 @@ void add_records(Spool& s, std::uint64_t count) {
   }
 }
 
-// A spool in `dir` holding records 1..count, committed and closed (as a daemon leaves it).
-void fill(const TempDir& dir, std::uint64_t count) {
+// A spool in `dir` holding records 1..count, committed and closed (as a daemon leaves it);
+// before it closes, upstream acknowledges up to each of `acks` in turn, and each goes into
+// the "ack" file.
+void fill(const TempDir& dir, std::uint64_t count, std::initializer_list<std::uint64_t> acks = {}) {
   OpenSpool s(options(dir));
   add_records(s, count);
   ASSERT_TRUE(s.commit());
+  for (const std::uint64_t seq : acks) {
+    s.ack(seq);
+    ASSERT_TRUE(s.persist_cursor());
+  }
 }
 
 // The seqs of the records below `limit` from `from` on; each record's topic, payload,
@@ -292,13 +299,7 @@ TEST(Spool, RecordWhoseBodyFailsIsNotTrustedForItsLength) {
 
 TEST(Spool, DamagedCursorMeansResendNotLoss) {
   TempDir dir;
-  {
-    OpenSpool s(options(dir));
-    add_records(s, 10);
-    ASSERT_TRUE(s.commit());
-    s.ack(5);
-    ASSERT_TRUE(s.persist_cursor());
-  }
+  fill(dir, 10, {5});
   poke(dir.file("state/spool/ack"), 10, 0x01);  // both slots
   poke(dir.file("state/spool/ack"), static_cast<long>(format::k_cursor_slot_stride) + 10, 0x01);
   OpenSpool s(options(dir));
@@ -489,15 +490,7 @@ TEST(Spool, AckMarksPersistThePositionWithTheRecordsAndNoSyncOfTheirOwn) {
 
 TEST(Spool, CursorSlotsAlternateAndATornSlotLeavesThePositionBefore) {
   TempDir dir;
-  {
-    OpenSpool s(options(dir));
-    add_records(s, 10);
-    ASSERT_TRUE(s.commit());
-    s.ack(5);
-    ASSERT_TRUE(s.persist_cursor());  // one slot
-    s.ack(8);
-    ASSERT_TRUE(s.persist_cursor());  // the other
-  }
+  fill(dir, 10, {5, 8});  // 5 into one slot, 8 into the other
   const std::string ack = dir.file("state/spool/ack");
   ASSERT_EQ(read_file(ack).size(), format::k_cursor_file_size);
   {
