@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <ostream>
 #include <set>
 
 #include "support/broker.hpp"
@@ -13,13 +14,19 @@ using namespace edgegw::test;
 using namespace std::chrono_literals;
 using mqtt::Version;
 
+namespace edgegw::mqtt {
+// What GoogleTest prints for the parameter (--gtest_list_tests, a failure), not its byte.
+// (static: ADL finds it here, and no other file's definition can clash with it.)
+static void PrintTo(Version v, std::ostream* os) { *os << (v == Version::v5 ? "v5" : "v311"); }
+}  // namespace edgegw::mqtt
+
 class SessionByVersion : public ::testing::TestWithParam<Version> {
  protected:
-  const char* tag() const { return GetParam() == Version::v5 ? "v5" : "v311"; }
+  std::string tag() const { return ::testing::PrintToString(GetParam()); }
 };
 
 INSTANTIATE_TEST_SUITE_P(Mqtt, SessionByVersion, ::testing::Values(Version::v311, Version::v5),
-                         [](const auto& param_info) { return param_info.param == Version::v5 ? "v5" : "v311"; });
+                         ::testing::PrintToStringParamName());
 
 TEST_P(SessionByVersion, connects_subscribes_and_receives_qos_0_1_and_2) {
   Broker broker;

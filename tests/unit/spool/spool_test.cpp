@@ -6,26 +6,26 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
-#include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "spool/crc32c.hpp"
 #include "spool/sync_thread.hpp"
 #include "spool/test_disk.hpp"
+#include "support/spool_workload.hpp"
 #include "support/temp_dir.hpp"
 
 namespace edgegw::spool {
 namespace {
 
+using test::bytes;
 using test::read_file;
 using test::TempDir;
-
-std::span<const std::uint8_t> bytes(const std::string& s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
 
 Options options(const TempDir& dir, std::uint64_t max_bytes = 1 << 20, bool sync = false) {
   Options o;
@@ -41,6 +41,12 @@ void open_ok(Spool& s) {
   ASSERT_TRUE(s.open(error)) << error;
 }
 
+// A spool opened as it is made (a failed open fails the test).
+class OpenSpool : public Spool {
+ public:
+  explicit OpenSpool(Options o) : Spool(std::move(o)) { open_ok(*this); }
+};
+
 // Appends as a single-threaded user does: when the batch is full (busy), commit and go on.
 Append put(Spool& s, std::string_view topic, const std::string& payload, std::uint64_t& seq, bool retain = false,
            std::uint64_t received_ns = 0) {
@@ -49,23 +55,39 @@ Append put(Spool& s, std::string_view topic, const std::string& payload, std::ui
   return a;
 }
 
-std::uint64_t add(Spool& s, std::uint64_t i, std::size_t size = 40) {
-  std::string payload = "payload-" + std::to_string(i);
-  payload.resize(std::max(size, payload.size()), '.');
-  std::uint64_t seq = 0;
-  EXPECT_EQ(put(s, "t/" + std::to_string(i % 7), payload, seq, i % 5 == 0, 1000 + i), Append::ok);
-  return seq;
+// What add_records() writes: a 3-byte topic "t/N" and a 40-byte payload.
+constexpr std::size_t k_topic_bytes = 3;
+constexpr std::size_t k_payload_bytes = 40;
+constexpr std::size_t k_record_bytes = format::k_record_header + k_topic_bytes + k_payload_bytes;
+
+// Appends `count` records, each made from the seq it gets (read_all() checks them against it):
+// seq n has payload "payload-<n-1>" padded with dots, topic "t/<(n-1) % 7>", retain when
+// (n-1) % 5 == 0, and received_ns 1000 + n-1.
+void add_records(Spool& s, std::uint64_t count) {
+  for (std::uint64_t k = 0; k < count; ++k) {
+    const std::uint64_t i = s.next_seq() - 1;
+    std::string payload = "payload-" + std::to_string(i);
+    payload.resize(k_payload_bytes, '.');
+    std::uint64_t seq = 0;
+    EXPECT_EQ(put(s, "t/" + std::to_string(i % 7), payload, seq, i % 5 == 0, 1000 + i), Append::ok);
+  }
 }
 
-// A spool in `dir` holding records 1..count, committed and closed (as a daemon leaves it).
-void fill(const TempDir& dir, int count) {
-  Spool s(options(dir));
-  open_ok(s);
-  for (int i = 0; i < count; ++i) add(s, static_cast<std::uint64_t>(i));
+// A spool in `dir` holding records 1..count, committed and closed (as a daemon leaves it);
+// before it closes, upstream acknowledges up to each of `acks` in turn, and each goes into
+// the "ack" file.
+void fill(const TempDir& dir, std::uint64_t count, std::initializer_list<std::uint64_t> acks = {}) {
+  OpenSpool s(options(dir));
+  add_records(s, count);
   ASSERT_TRUE(s.commit());
+  for (const std::uint64_t seq : acks) {
+    s.ack(seq);
+    ASSERT_TRUE(s.persist_cursor());
+  }
 }
 
-// Every record below `limit` from `from` on, as "seq:payload-prefix".
+// The seqs of the records below `limit` from `from` on; each record's topic, payload,
+// retain flag and time are checked against what add_records() made for its seq.
 std::vector<std::uint64_t> read_all(Spool& s, std::uint64_t from = 1, std::uint64_t limit = UINT64_MAX) {
   std::vector<std::uint64_t> seqs;
   std::vector<std::uint8_t> buf(4096);
@@ -88,13 +110,14 @@ std::vector<std::uint64_t> range(std::uint64_t first, std::uint64_t last) {
   return v;
 }
 
-std::string only_segment_path(const TempDir& dir, int index) {
+// The path of the index-th segment file in name order (the order of their seqs), or "".
+std::string segment_path(const TempDir& dir, std::size_t index) {
   std::vector<std::string> names;
-  FILE* p = ::popen(("ls " + dir.file("state/spool") + "/*.seg").c_str(), "r");
-  char line[512];
-  while (std::fgets(line, sizeof line, p)) names.emplace_back(line, std::strlen(line) - 1);
-  ::pclose(p);
-  return index < static_cast<int>(names.size()) ? names[static_cast<std::size_t>(index)] : "";
+  for (const auto& entry : std::filesystem::directory_iterator(dir.file("state/spool"))) {
+    if (entry.path().extension() == ".seg") names.push_back(entry.path().string());
+  }
+  std::sort(names.begin(), names.end());
+  return index < names.size() ? names[index] : "";
 }
 
 // Where a segment's records end: the rest of the file is its preallocated room (zeros).
@@ -124,15 +147,13 @@ TEST(Crc32c, KnownVectors) {
 TEST(Spool, AppendCommitReopenReadsEverythingInOrder) {
   TempDir dir;
   {
-    Spool s(options(dir));
-    open_ok(s);
-    for (int i = 0; i < 5000; ++i) add(s, static_cast<std::uint64_t>(i));
+    OpenSpool s(options(dir));
+    add_records(s, 5000);
     ASSERT_TRUE(s.commit());
     EXPECT_EQ(s.durable_seq(), 5000u);
     EXPECT_GT(s.segments(), 3u);
   }
-  Spool s(options(dir));
-  open_ok(s);
+  OpenSpool s(options(dir));
   EXPECT_EQ(s.next_seq(), 5001u);
   EXPECT_EQ(s.stats().recovered_records, 5000u);
   EXPECT_EQ(read_all(s), range(1, 5000));
@@ -145,36 +166,33 @@ TEST(Spool, AppendCommitReopenReadsEverythingInOrder) {
 TEST(Spool, SegmentsArePreallocatedAndTheirRoomIsNotDamage) {
   TempDir dir;
   fill(dir, 10);
-  const std::string path = only_segment_path(dir, 0);
+  const std::string path = segment_path(dir, 0);
   EXPECT_EQ(read_file(path).size(), 64u * 1024);
   const std::size_t used = used_bytes(path);
   {
-    Spool s(options(dir));
-    open_ok(s);
+    OpenSpool s(options(dir));
     EXPECT_EQ(s.stats().corrupt, 0u);
     EXPECT_EQ(s.stats().torn_bytes, 0u);
-    add(s, 10);
+    add_records(s, 1);
     ASSERT_TRUE(s.commit());
     EXPECT_EQ(read_all(s), range(1, 11));
   }
   EXPECT_EQ(read_file(path).size(), 64u * 1024) << "appended in place, after the last record";
   EXPECT_GT(used_bytes(path), used);
-  Spool s(options(dir));
-  open_ok(s);
+  OpenSpool s(options(dir));
   EXPECT_EQ(read_all(s), range(1, 11));
   EXPECT_EQ(s.stats().corrupt, 0u);
 }
 
 TEST(Spool, SyncCommitIsOneFsyncPerBatch) {
   TempDir dir;
-  Spool s(options(dir, 1 << 20, true));
-  open_ok(s);
-  add(s, 0);
+  OpenSpool s(options(dir, 1 << 20, true));
+  add_records(s, 1);
   std::uint64_t base = s.stats().fsyncs;
   ASSERT_TRUE(s.commit());
   EXPECT_EQ(s.stats().fsyncs, base + 2);  // the first segment: its records, and its name in the directory
   base = s.stats().fsyncs;
-  for (int i = 1; i <= 10; ++i) add(s, static_cast<std::uint64_t>(i));
+  add_records(s, 10);
   ASSERT_TRUE(s.commit());
   EXPECT_EQ(s.stats().fsyncs, base + 1);  // ten records, one fdatasync
   ASSERT_TRUE(s.commit());
@@ -184,17 +202,15 @@ TEST(Spool, SyncCommitIsOneFsyncPerBatch) {
 TEST(Spool, AckedPositionSurvivesRestartAndAckedSegmentsAreDeleted) {
   TempDir dir;
   {
-    Spool s(options(dir));
-    open_ok(s);
-    for (int i = 0; i < 3000; ++i) add(s, static_cast<std::uint64_t>(i));
+    OpenSpool s(options(dir));
+    add_records(s, 3000);
     ASSERT_TRUE(s.commit());
     const std::size_t before = s.segments();
     s.ack(2000);
     EXPECT_LT(s.segments(), before);
     ASSERT_TRUE(s.persist_cursor());
   }
-  Spool s(options(dir));
-  open_ok(s);
+  OpenSpool s(options(dir));
   EXPECT_EQ(s.acked_seq(), 2000u);
   EXPECT_EQ(read_all(s, s.acked_seq() + 1), range(2001, 3000));
 }
@@ -202,18 +218,17 @@ TEST(Spool, AckedPositionSurvivesRestartAndAckedSegmentsAreDeleted) {
 TEST(Spool, TornTailIsCutAndAppendingGoesOn) {
   TempDir dir;
   fill(dir, 100);
-  std::string path = only_segment_path(dir, 0);
+  std::string path = segment_path(dir, 0);
   {  // half a record after the last, as a power cut mid-write leaves it
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(static_cast<long>(used_bytes(path)));
     f.write("EGWR\x10\x00\x00\x00partial", 15);
   }
-  Spool s(options(dir));
-  open_ok(s);
+  OpenSpool s(options(dir));
   EXPECT_EQ(s.stats().torn_bytes, 15u);
   EXPECT_EQ(s.stats().corrupt, 0u);
   EXPECT_EQ(s.next_seq(), 101u);
-  add(s, 100);
+  add_records(s, 1);
   ASSERT_TRUE(s.commit());
   EXPECT_EQ(read_all(s), range(1, 101));
 }
@@ -221,24 +236,22 @@ TEST(Spool, TornTailIsCutAndAppendingGoesOn) {
 TEST(Spool, CorruptRecordMidSegmentIsSkippedAndCounted) {
   TempDir dir;
   fill(dir, 2000);
-  std::string first = only_segment_path(dir, 0), last = only_segment_path(dir, 1);
+  std::string first = segment_path(dir, 0), last = segment_path(dir, 1);
   ASSERT_FALSE(last.empty());
   // Find record offsets by walking the lengths, as the format defines them.
   auto offset_of = [](const std::string& path, int n) {
-    std::ifstream f(path, std::ios::binary);
-    long off = 32;
+    const std::string file = read_file(path);
+    std::size_t off = format::k_segment_header;
     for (int i = 0; i < n; ++i) {
-      unsigned char len[4];
-      f.seekg(off + 4);
-      f.read(reinterpret_cast<char*>(len), 4);
-      off += 36 + (len[0] | len[1] << 8 | len[2] << 16 | len[3] << 24);
+      format::RecordHeader h;
+      EXPECT_TRUE(format::decode_record_header(reinterpret_cast<const std::uint8_t*>(file.data() + off), h)) << i;
+      off += format::k_record_header + h.body_len;
     }
-    return off;
+    return static_cast<long>(off);
   };
-  poke(first, offset_of(first, 10) + 40, 0xff);  // a payload byte of record 11
-  poke(first, offset_of(first, 20) + 5, 0x01);   // the length field of record 21
-  Spool s(options(dir));
-  open_ok(s);
+  poke(first, offset_of(first, 10) + format::k_record_header + k_topic_bytes + 1, 0xff);  // a payload byte of record 11
+  poke(first, offset_of(first, 20) + 5, 0x01);  // the body length of record 21 (header bytes 4-7)
+  OpenSpool s(options(dir));
   std::vector<std::uint64_t> got = read_all(s);
   std::vector<std::uint64_t> want = range(1, 2000);
   std::erase(want, 11u);
@@ -251,9 +264,8 @@ TEST(Spool, CorruptRecordMidSegmentIsSkippedAndCounted) {
 TEST(Spool, CorruptRecordInTheLastSegmentIsNotMistakenForATornTail) {
   TempDir dir;
   fill(dir, 50);
-  poke(only_segment_path(dir, 0), 32 + 36 + 2, 0x40);  // topic byte of record 1
-  Spool s(options(dir));
-  open_ok(s);
+  poke(segment_path(dir, 0), format::k_segment_header + format::k_record_header + 2, 0x40);  // topic byte of record 1
+  OpenSpool s(options(dir));
   EXPECT_EQ(s.stats().torn_bytes, 0u);
   EXPECT_EQ(s.stats().corrupt, 1u);
   EXPECT_EQ(s.next_seq(), 51u);
@@ -267,39 +279,30 @@ TEST(Spool, CorruptRecordInTheLastSegmentIsNotMistakenForATornTail) {
 TEST(Spool, RecordWhoseBodyFailsIsNotTrustedForItsLength) {
   TempDir dir;
   fill(dir, 3);
-  const std::string path = only_segment_path(dir, 0);
+  const std::string path = segment_path(dir, 0);
   std::string file = read_file(path);
-  ASSERT_EQ(used_bytes(path), 32u + 3 * 79);
-  file.erase(32 + 79 + 36 + 10, 20);  // 20 bytes out of record 2's body
+  ASSERT_EQ(used_bytes(path), format::k_segment_header + 3 * k_record_bytes);
+  // 20 bytes out of record 2's body
+  file.erase(format::k_segment_header + k_record_bytes + format::k_record_header + 10, 20);
   std::ofstream(path, std::ios::binary | std::ios::trunc) << file;
   {
-    Spool s(options(dir));
-    open_ok(s);
+    OpenSpool s(options(dir));
     EXPECT_EQ(s.next_seq(), 4u);
     EXPECT_EQ(s.stats().torn_bytes, 0u);
-    add(s, 3);
+    add_records(s, 1);
     ASSERT_TRUE(s.commit());
   }
-  Spool s(options(dir));
-  open_ok(s);
+  OpenSpool s(options(dir));
   EXPECT_EQ(read_all(s), (std::vector<std::uint64_t>{1, 3, 4}));
   EXPECT_EQ(s.stats().corrupt, 1u);
 }
 
 TEST(Spool, DamagedCursorMeansResendNotLoss) {
   TempDir dir;
-  {
-    Spool s(options(dir));
-    open_ok(s);
-    for (int i = 0; i < 10; ++i) add(s, static_cast<std::uint64_t>(i));
-    ASSERT_TRUE(s.commit());
-    s.ack(5);
-    ASSERT_TRUE(s.persist_cursor());
-  }
+  fill(dir, 10, {5});
   poke(dir.file("state/spool/ack"), 10, 0x01);  // both slots
   poke(dir.file("state/spool/ack"), static_cast<long>(format::k_cursor_slot_stride) + 10, 0x01);
-  Spool s(options(dir));
-  open_ok(s);
+  OpenSpool s(options(dir));
   EXPECT_EQ(s.acked_seq(), 0u);
   EXPECT_EQ(read_all(s), range(1, 10));
 }
@@ -307,8 +310,7 @@ TEST(Spool, DamagedCursorMeansResendNotLoss) {
 TEST(Spool, FullWithBackpressureRefusesUntilAcked) {
   TempDir dir;
   Options o = options(dir, 256 * 1024);
-  Spool s(o);
-  open_ok(s);
+  OpenSpool s(o);
   std::uint64_t seq = 0, n = 0;
   std::string payload(1000, 'x');
   while (put(s, "t", payload, seq) == Append::ok) ++n;
@@ -327,8 +329,7 @@ TEST(Spool, FullWithDropOldestDeletesTheOldestSegmentAndCountsIt) {
   TempDir dir;
   Options o = options(dir, 256 * 1024);
   o.drop_oldest = true;
-  Spool s(o);
-  open_ok(s);
+  OpenSpool s(o);
   std::uint64_t seq = 0;
   std::string payload(1000, 'x');
   for (int i = 0; i < 1000; ++i) ASSERT_EQ(put(s, "t", payload, seq), Append::ok);
@@ -350,9 +351,8 @@ TEST(Spool, FullWithDropOldestDeletesTheOldestSegmentAndCountsIt) {
 
 TEST(Spool, WriteErrorFailsForGoodAndNothingMoreIsDurable) {
   TempDir dir;
-  Spool s(options(dir, 1 << 20, true));
-  open_ok(s);
-  for (int i = 0; i < 10; ++i) add(s, static_cast<std::uint64_t>(i));
+  OpenSpool s(options(dir, 1 << 20, true));
+  add_records(s, 10);
   ASSERT_TRUE(s.commit());
   // A real write error: the file size limit (EFBIG) instead of a full disk.
   std::signal(SIGXFSZ, SIG_IGN);
@@ -409,13 +409,12 @@ bool run_job(Spool& s, std::uint64_t now_ns = 0) {
 
 TEST(Spool, AppendsFillTheOtherBatchWhileAJobIsOnTheDisk) {
   TempDir dir;
-  Spool s(options(dir));
-  open_ok(s);
-  for (int i = 0; i < 10; ++i) add(s, static_cast<std::uint64_t>(i));
+  OpenSpool s(options(dir));
+  add_records(s, 10);
   Job* job = s.prepare(0);
   ASSERT_NE(job, nullptr);
   EXPECT_EQ(s.prepare(0), nullptr) << "one job out at a time";
-  for (int i = 10; i < 20; ++i) add(s, static_cast<std::uint64_t>(i));  // not busy: the other batch
+  add_records(s, 10);  // not busy: the other batch
   EXPECT_EQ(s.durable_seq(), 0u);
   EXPECT_TRUE(read_all(s).empty()) << "nothing is replayed before it is written";
   job->run();
@@ -429,15 +428,15 @@ TEST(Spool, AppendsFillTheOtherBatchWhileAJobIsOnTheDisk) {
 
 TEST(Spool, AJobStartsAtMostOneSegmentTheNextWaitsForItsFile) {
   TempDir dir;
-  Spool s(options(dir));  // 64 KiB segments
-  open_ok(s);
+  OpenSpool s(options(dir));  // 64 KiB segments
   std::string payload(1000, 'x');
   std::uint64_t seq = 0, n = 0;
   Append a;
   while ((a = s.append("t", bytes(payload), 1, false, 0, seq)) == Append::ok) ++n;
   EXPECT_EQ(a, Append::busy);
   EXPECT_EQ(s.segments(), 1u);
-  EXPECT_EQ(n, (64u * 1024 - 32) / (36 + 1 + 1000)) << "the first segment filled, the second must wait";
+  EXPECT_EQ(n, (64u * 1024 - format::k_segment_header) / (format::k_record_header + 1 + 1000))
+      << "the first segment filled, the second must wait";
   ASSERT_TRUE(s.commit());  // writes the batch and makes the next segment's file
   EXPECT_EQ(s.append("t", bytes(payload), 1, false, 0, seq), Append::ok);
   EXPECT_EQ(seq, n + 1);
@@ -446,9 +445,8 @@ TEST(Spool, AJobStartsAtMostOneSegmentTheNextWaitsForItsFile) {
 
 TEST(Spool, TheAckFileIsWrittenLazilyByTimeOrByCount) {
   TempDir dir;
-  Spool s(options(dir));
-  open_ok(s);
-  for (int i = 0; i < 6000; ++i) add(s, static_cast<std::uint64_t>(i));
+  OpenSpool s(options(dir));
+  add_records(s, 6000);
   ASSERT_TRUE(s.commit());
   const std::uint64_t second = 1'000'000'000;
   s.ack(10);  // no records flow, so no ack mark takes it
@@ -470,12 +468,11 @@ TEST(Spool, TheAckFileIsWrittenLazilyByTimeOrByCount) {
 TEST(Spool, AckMarksPersistThePositionWithTheRecordsAndNoSyncOfTheirOwn) {
   TempDir dir;
   {
-    Spool s(options(dir, 1 << 20, true));
-    open_ok(s);
-    for (int i = 0; i < 100; ++i) add(s, static_cast<std::uint64_t>(i));
+    OpenSpool s(options(dir, 1 << 20, true));
+    add_records(s, 100);
     ASSERT_TRUE(s.commit());
     s.ack(50);
-    for (int i = 100; i < 110; ++i) add(s, static_cast<std::uint64_t>(i));
+    add_records(s, 10);
     const Stats before = s.stats();
     ASSERT_TRUE(run_job(s, 1));  // records, and the mark after them
     EXPECT_EQ(s.stats().fsyncs, before.fsyncs + 1);
@@ -484,8 +481,7 @@ TEST(Spool, AckMarksPersistThePositionWithTheRecordsAndNoSyncOfTheirOwn) {
     EXPECT_FALSE(s.cursor_due(1));
     EXPECT_EQ(read_all(s, 51), range(51, 110)) << "replay passes over the mark";
   }  // no persist_cursor(): a crash
-  Spool s(options(dir));
-  open_ok(s);
+  OpenSpool s(options(dir));
   EXPECT_EQ(s.acked_seq(), 50u);
   EXPECT_EQ(s.next_seq(), 111u);
   EXPECT_EQ(read_all(s, s.acked_seq() + 1), range(51, 110));
@@ -494,21 +490,11 @@ TEST(Spool, AckMarksPersistThePositionWithTheRecordsAndNoSyncOfTheirOwn) {
 
 TEST(Spool, CursorSlotsAlternateAndATornSlotLeavesThePositionBefore) {
   TempDir dir;
-  {
-    Spool s(options(dir));
-    open_ok(s);
-    for (int i = 0; i < 10; ++i) add(s, static_cast<std::uint64_t>(i));
-    ASSERT_TRUE(s.commit());
-    s.ack(5);
-    ASSERT_TRUE(s.persist_cursor());  // one slot
-    s.ack(8);
-    ASSERT_TRUE(s.persist_cursor());  // the other
-  }
+  fill(dir, 10, {5, 8});  // 5 into one slot, 8 into the other
   const std::string ack = dir.file("state/spool/ack");
   ASSERT_EQ(read_file(ack).size(), format::k_cursor_file_size);
   {
-    Spool s(options(dir));
-    open_ok(s);
+    OpenSpool s(options(dir));
     EXPECT_EQ(s.acked_seq(), 8u);
   }
   // The slot holding 8 torn by a power cut: the other still says 5 (duplicates, no loss).
@@ -518,8 +504,7 @@ TEST(Spool, CursorSlotsAlternateAndATornSlotLeavesThePositionBefore) {
   ASSERT_TRUE(format::decode_cursor(data.first(format::k_cursor_size), v0));
   ASSERT_TRUE(format::decode_cursor(data.subspan(format::k_cursor_slot_stride), v1));
   poke(ack, v0 == 8 ? 12 : static_cast<long>(format::k_cursor_slot_stride) + 12, 0x10);
-  Spool s(options(dir));
-  open_ok(s);
+  OpenSpool s(options(dir));
   EXPECT_EQ(s.acked_seq(), 5u);
   EXPECT_EQ(read_all(s, s.acked_seq() + 1), range(6, 10));
 }
@@ -532,13 +517,11 @@ TEST(Spool, TheOneSlotCursorOfEarlierVersionsIsReadAndKept) {
   std::ofstream(dir.file("state/spool/ack"), std::ios::binary | std::ios::trunc)
       .write(reinterpret_cast<const char*>(old), sizeof old);
   {
-    Spool s(options(dir));
-    open_ok(s);
+    OpenSpool s(options(dir));
     EXPECT_EQ(s.acked_seq(), 7u);
     EXPECT_EQ(read_file(dir.file("state/spool/ack")).size(), format::k_cursor_file_size);
   }
-  Spool s(options(dir));
-  open_ok(s);
+  OpenSpool s(options(dir));
   EXPECT_EQ(s.acked_seq(), 7u);
 }
 
@@ -559,8 +542,7 @@ TEST(Spool, AFullDiskIsAFullSpoolUntilSpaceReturns) {
   FullDisk disk;
   Options o = options(dir);
   o.disk = &disk;
-  Spool s(o);
-  open_ok(s);
+  OpenSpool s(o);
   std::uint64_t seq = 0;
   EXPECT_EQ(put(s, "t", "x", seq), Append::full);
   EXPECT_EQ(s.stats().full_refusals, 1u);
@@ -578,12 +560,11 @@ TEST(Spool, AFullDiskIsAFullSpoolUntilSpaceReturns) {
 
 TEST(SyncThread, RunsAJobAndSignalsItsEventfd) {
   TempDir dir;
-  Spool s(options(dir, 1 << 20, true));
-  open_ok(s);
+  OpenSpool s(options(dir, 1 << 20, true));
   SyncThread thread;
   std::string error;
   ASSERT_TRUE(thread.start(error)) << error;
-  for (int i = 0; i < 100; ++i) add(s, static_cast<std::uint64_t>(i));
+  add_records(s, 100);
   thread.submit(*s.prepare(0));
   EXPECT_TRUE(thread.busy());
   pollfd p{thread.fd(), POLLIN, 0};
@@ -604,17 +585,16 @@ TEST(SyncThread, AStalledDiskHoldsTheJobNotTheCaller) {
   ASSERT_TRUE(disk) << error;
   Options o = options(dir, 1 << 20, true);
   o.disk = disk.get();
-  Spool s(o);
-  open_ok(s);
+  OpenSpool s(o);
   std::ofstream(stall) << "";  // every sync from now on waits
   SyncThread thread;
   ASSERT_TRUE(thread.start(error)) << error;
-  add(s, 0);
+  add_records(s, 1);
   thread.submit(*s.prepare(0));
   pollfd p{thread.fd(), POLLIN, 0};
   EXPECT_EQ(::poll(&p, 1, 300), 0) << "a sync while the stall file exists";
   EXPECT_EQ(thread.take_done(), nullptr);
-  add(s, 1);  // the caller goes on filling the next batch
+  add_records(s, 1);  // the caller goes on filling the next batch
   EXPECT_EQ(s.durable_seq(), 0u);
   ::unlink(stall.c_str());
   Job* job = thread.wait_done();
