@@ -123,7 +123,7 @@ int run(const std::string& path) {
     std::fprintf(stderr, "edgegw: %s\n", error.c_str());
     return 1;
   }
-  if (!service.started(error)) {
+  if (!service.start(error)) {
     std::fprintf(stderr, "edgegw: %s\n", error.c_str());
     return 1;
   }

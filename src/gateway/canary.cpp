@@ -1,23 +1,13 @@
 #include "gateway/canary.hpp"
 
-#include <time.h>
-
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 
+#include "gateway/clock.hpp"
 #include "gateway/selftest.hpp"
 
 namespace edgegw::gateway {
-namespace {
-
-std::uint64_t clock_ns(clockid_t clock) {
-  timespec ts;
-  ::clock_gettime(clock, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-}  // namespace
 
 Canary::Canary(event::Loop& loop, const config::Config& config) : m_loop(loop), m_config(config), m_timer(loop, *this) {}
 
@@ -45,7 +35,7 @@ void Canary::on_timer(event::Timer&) {
   m_timer.arm_in(std::chrono::duration_cast<event::Duration>(m_config.selftest.canary_interval));
   if (m_sessions.pub->state() != mqtt::SessionState::connected) return;
   const int n = std::snprintf(m_payload, sizeof m_payload, "edgegw-canary %u %" PRIu64 " %" PRIu64, m_run, m_sent,
-                              clock_ns(CLOCK_REALTIME));
+                              realtime_ns());
   mqtt::OutMessage m;
   m.topic = m_topic;
   m.payload = mqtt::Bytes(reinterpret_cast<const std::uint8_t*>(m_payload), static_cast<std::size_t>(n));
@@ -54,13 +44,13 @@ void Canary::on_timer(event::Timer&) {
 }
 
 void Canary::on_message(const mqtt::Message& m, mqtt::AckToken token) {
-  const std::uint64_t now = clock_ns(CLOCK_REALTIME);
+  const std::uint64_t now = realtime_ns();
   char text[96] = {};
   std::memcpy(text, m.payload.data(), std::min(m.payload.size(), sizeof text - 1));
   unsigned run = 0;
   unsigned long long seq = 0, sent = 0;
   if (std::sscanf(text, "edgegw-canary %u %llu %llu", &run, &seq, &sent) == 3 && run == m_run) {
-    m_latency.record(now > sent ? now - sent : 0);
+    m_latency.record(elapsed_ns(sent, now));
     ++m_received;
   }
   m_sessions.pool->release(m.slot);

@@ -1,69 +1,23 @@
 #include "gateway/gateway.hpp"
 
 #include <sys/epoll.h>
-#include <time.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 
-#include "edgegw/build_info.hpp"
+#include "gateway/clock.hpp"
 #include "util/log.hpp"
 
 namespace edgegw::gateway {
 namespace {
 
-std::uint64_t realtime_ns() {
-  timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-std::uint64_t steady_ns(event::TimePoint t) {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
-}
-
-mqtt::Version version(config::MqttVersion v) { return v == config::MqttVersion::v311 ? mqtt::Version::v311 : mqtt::Version::v5; }
-
 void retry(mqtt::SessionOptions& o, const config::Retry& r) {
   o.connect_timeout = std::chrono::duration_cast<event::Duration>(r.connect_timeout);
   o.reconnect_min = std::chrono::duration_cast<event::Duration>(r.reconnect_min);
   o.reconnect_max = std::chrono::duration_cast<event::Duration>(r.reconnect_max);
-}
-
-tls::Options tls_options(const config::Tls& t, const char* key) {
-  return tls::Options{key, t.ca_file, t.cert_file, t.key_file, t.server_name, t.alpn};
-}
-
-}  // namespace
-
-bool Gateway::make_link(const config::Url& url, const config::Tls& tls_config, const char* key, Link& link,
-                             std::string& error) {
-  if (url.scheme == config::Scheme::unix_socket) {
-    link.transport = std::make_unique<mqtt::TcpTransport>(mqtt::TcpTransport::unix_socket(url.path));
-    return true;
-  }
-  if (url.scheme == config::Scheme::mqtt) {
-    link.transport = std::make_unique<mqtt::TcpTransport>(mqtt::TcpTransport::tcp(url.host, url.port));
-    return true;
-  }
-  link.context = tls::Context::load(tls_options(tls_config, key), error);
-  if (!link.context) return false;
-  auto t = std::make_unique<tls::Transport>(*link.context, mqtt::TcpTransport::tcp(url.host, url.port), url.host);
-  link.tls = t.get();
-  link.transport = std::move(t);
-  return true;
-}
-
-namespace {
-
-void log_tls(const char* name, const Gateway::Link& link) {
-  if (!link.tls) return;
-  const tls::Stats& s = link.tls->stats();
-  EGW_LOG(info, "%s: TLS %s%s%s, %s handshake of %" PRIu64 " bytes in %.1f ms, session heap %zu bytes", name,
-          link.tls->ciphersuite(), link.tls->alpn()[0] ? ", ALPN " : "", link.tls->alpn(),
-          s.last_resumed ? "resumed" : "full", s.last_handshake_bytes,
-          static_cast<double>(s.last_handshake_us) / 1e3, link.tls->heap_bytes());
 }
 
 }  // namespace
@@ -156,19 +110,18 @@ bool Gateway::start(std::string& error) {
           m_spool->stats().recovery_bytes_read, m_spool->stats().recovered_records);
 
   m_pool = std::make_unique<mem::Pool>(c.pool.slots, c.pool.slot_bytes);
-  m_fresh_cap = c.pool.slots;
-  m_fresh = std::make_unique<Fresh[]>(m_fresh_cap);
-  m_acks_cap = c.pool.slots + 2u * c.ingest.receive_maximum;
-  m_acks = std::make_unique<LocalAck[]>(m_acks_cap);
-  m_infl_cap = c.uplink.max_inflight;
-  m_infl = std::make_unique<Inflight[]>(m_infl_cap);
+  // Every received message holds a slot until it is handed to the uplink or given back,
+  // and a local acknowledgement waits only for a record that is not durable yet, which
+  // holds its slot too: neither ring can outgrow the pool (the acks' has room to spare).
+  m_received.allocate(c.pool.slots);
+  m_acks.allocate(c.pool.slots + 2u * c.ingest.receive_maximum);
+  m_inflight.allocate(c.uplink.max_inflight);  // pump() hands over no more
   m_send_seq = m_spool->acked_seq() + 1;
-  m_tokens = std::max<double>(1, c.uplink.max_inflight);
-  m_tokens_at = m_loop.now();
+  m_drain = TokenBucket(std::max<double>(1, c.uplink.max_inflight), c.uplink.drain_rate, m_loop.now());
 
   mqtt::SessionOptions in;
   in.config_key = "ingest";
-  in.version = version(c.ingest.mqtt_version);
+  in.version = session_version(c.ingest.mqtt_version);
   in.version_fallback = c.ingest.mqtt_version == config::MqttVersion::automatic;
   in.client_id = c.ingest.client_id;
   in.clean_start = false;  // the local broker keeps our messages while we are down
@@ -185,7 +138,7 @@ bool Gateway::start(std::string& error) {
 
   mqtt::SessionOptions up;
   up.config_key = "uplink";
-  up.version = version(c.uplink.mqtt_version);
+  up.version = session_version(c.uplink.mqtt_version);
   up.version_fallback = c.uplink.mqtt_version == config::MqttVersion::automatic;
   up.publish_qos = c.uplink.qos;
   up.client_id = c.uplink.client_id;
@@ -223,30 +176,29 @@ void Gateway::on_message(const mqtt::Message& m, mqtt::AckToken token) {
     m_pool->release(m.slot);
     return;
   }
-  Fresh& f = m_fresh[m_fresh_tail++ % m_fresh_cap];
-  f = Fresh{m.slot, m.topic, m.payload, realtime_ns(), 0, token, m.qos, m.retain};
+  Received& r = m_received.push(Received{m.slot, m.topic, m.payload, realtime_ns(), 0, token, m.qos, m.retain});
   // Records go into the spool in arrival order: behind held ones, this one waits too.
-  const bool held = m_fresh_tail - m_fresh_head > 1 && m_fresh[(m_fresh_tail - 2) % m_fresh_cap].seq == 0;
-  if (!held) append(f);
+  const bool held = m_received.size() > 1 && m_received[m_received.tail() - 2].seq == 0;
+  if (!held) append(r);
   schedule();  // the batch goes to the sync thread at the end of this iteration
 }
 
-bool Gateway::append(Fresh& f) {
+bool Gateway::append(Received& r) {
   std::uint64_t seq = 0;
-  switch (m_spool->append(f.topic, f.payload, f.qos, f.retain, f.received_ns, seq)) {
+  switch (m_spool->append(r.topic, r.payload, r.qos, r.retain, r.received_ns, seq)) {
     case spool::Append::ok:
-      f.seq = seq;
+      r.seq = seq;
       ++m_counters.spooled;
 #ifdef EDGEGW_TEST_ACK_BEFORE_FSYNC
       // The test-only build edgegw-ack-before-fsync (src/CMakeLists.txt): acknowledged now,
       // durable only at the next commit. tests/vm's power cuts must catch this.
-      if (f.qos > 0) {
-        m_ingest->ack(f.token);
+      if (r.qos > 0) {
+        m_ingest->ack(r.token);
         ++m_counters.acked_local;
       }
       return true;
 #endif
-      if (f.qos > 0) m_acks[m_acks_tail++ % m_acks_cap] = LocalAck{seq, f.token, f.received_ns};
+      if (r.qos > 0) m_acks.push(LocalAck{seq, r.token, r.received_ns});
       return true;
     case spool::Append::busy:  // the batch is full, or the next segment not ready: after this sync
       m_holding = true;
@@ -275,9 +227,8 @@ bool Gateway::append(Fresh& f) {
 // Retries the messages held back, oldest first; once none is left, ingest reads again.
 void Gateway::append_held() {
   if (!m_holding) return;
-  for (std::size_t i = m_fresh_head; i != m_fresh_tail; ++i) {
-    Fresh& f = m_fresh[i % m_fresh_cap];
-    if (f.seq == 0 && !append(f)) return;
+  for (Received& r : m_received) {
+    if (r.seq == 0 && !append(r)) return;
   }
   m_holding = false;
   if (m_full) m_ingest->hold_input(m_phase == Phase::draining);
@@ -337,10 +288,11 @@ void Gateway::on_io(std::uint32_t) {
 void Gateway::ack_durable() {
   const std::uint64_t durable = m_spool->durable_seq();
   const std::uint64_t now = realtime_ns();
-  while (m_acks_head != m_acks_tail && m_acks[m_acks_head % m_acks_cap].seq <= durable) {
-    const LocalAck& a = m_acks[m_acks_head++ % m_acks_cap];
+  while (!m_acks.empty() && m_acks.front().seq <= durable) {
+    const LocalAck a = m_acks.front();
+    m_acks.pop_front();
     m_ingest->ack(a.token);
-    m_latency.durable.record(now > a.received_ns ? now - a.received_ns : 0);
+    m_latency.durable.record(elapsed_ns(a.received_ns, now));
     ++m_counters.acked_local;
   }
 }
@@ -369,25 +321,11 @@ void Gateway::describe_subscriptions(mqtt::Bytes states) {
 
 void Gateway::on_uplink_state() { schedule(); }
 
-bool Gateway::take_token() {
-  const std::uint32_t rate = m_config.uplink.drain_rate;
-  if (rate == 0) return true;
-  const event::TimePoint now = m_loop.now();
-  const double burst = std::max<double>(1, m_config.uplink.max_inflight);
-  m_tokens = std::min(burst, m_tokens + std::chrono::duration<double>(now - m_tokens_at).count() * rate);
-  m_tokens_at = now;
-  if (m_tokens >= 1) {
-    m_tokens -= 1;
-    return true;
-  }
-  if (!m_drain_timer.armed()) m_drain_timer.arm_in(std::chrono::microseconds(static_cast<long>(1e6 * (1 - m_tokens) / rate) + 1));
-  return false;
-}
-
 bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes payload, bool retain, std::uint64_t seq,
                       std::uint64_t received_ns) {
-  Inflight& e = m_infl[m_infl_tail % m_infl_cap];
-  e = Inflight{slot, topic, payload, seq, received_ns, realtime_ns(), retain, false, false, {}, {}};
+  // Into the ring before it is sent: the session keeps views of its user properties.
+  Inflight& e =
+      m_inflight.push(Inflight{slot, topic, payload, seq, received_ns, realtime_ns(), retain, false, false, {}, {}});
   switch (send(e)) {
     case mqtt::PublishStatus::queued: break;
     case mqtt::PublishStatus::too_large:
@@ -399,12 +337,12 @@ bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes paylo
       e.acked = true;
       break;
     default:  // QoS 0 while disconnected, or no room in the send buffer: try again shortly
+      m_inflight.pop_back();
       if (!m_drain_timer.armed()) m_drain_timer.arm_in(std::chrono::milliseconds(1));
       return false;
   }
   if (m_config.uplink.qos == 0) e.acked = true;
-  m_latency.to_uplink.record(e.written_ns > received_ns ? e.written_ns - received_ns : 0);
-  ++m_infl_tail;
+  m_latency.to_uplink.record(elapsed_ns(received_ns, e.written_ns));
   m_send_seq = seq + 1;
   m_spool->sent_up_to(m_send_seq);
   release_acked();
@@ -429,14 +367,13 @@ mqtt::PublishStatus Gateway::send(Inflight& e) {
 }
 
 void Gateway::on_published(std::uint64_t seq, mqtt::Reason reason) {
-  for (std::size_t i = m_infl_head; i != m_infl_tail; ++i) {
-    Inflight& e = m_infl[i % m_infl_cap];
+  for (Inflight& e : m_inflight) {
     if (e.seq != seq) continue;
     if (!mqtt::is_error(reason)) {
       m_refusals.passed();  // the broker takes messages: refused ones may pass now too
       const std::uint64_t now = realtime_ns();
-      m_latency.upstream_ack.record(now > e.written_ns ? now - e.written_ns : 0);
-      m_latency.end_to_end.record(now > e.received_ns ? now - e.received_ns : 0);
+      m_latency.upstream_ack.record(elapsed_ns(e.written_ns, now));
+      m_latency.end_to_end.record(elapsed_ns(e.received_ns, now));
       e.acked = true;
       break;
     }
@@ -464,8 +401,7 @@ void Gateway::on_published(std::uint64_t seq, mqtt::Reason reason) {
 
 void Gateway::resend_refused() {
   bool waiting = false;
-  for (std::size_t i = m_infl_head; i != m_infl_tail; ++i) {
-    Inflight& e = m_infl[i % m_infl_cap];
+  for (Inflight& e : m_inflight) {
     if (!e.refused) continue;
     if (m_uplink->state() == mqtt::SessionState::connected && m_uplink->publish_room() > 0 &&
         send(e) == mqtt::PublishStatus::queued) {
@@ -479,10 +415,11 @@ void Gateway::resend_refused() {
 
 void Gateway::release_acked() {
   std::uint64_t last = 0;
-  while (m_infl_head != m_infl_tail && m_infl[m_infl_head % m_infl_cap].acked) {
-    Inflight& e = m_infl[m_infl_head++ % m_infl_cap];
-    m_pool->release(e.slot);
-    last = e.seq;
+  while (!m_inflight.empty() && m_inflight.front().acked) {
+    mem::Slot* slot = m_inflight.front().slot;
+    last = m_inflight.front().seq;
+    m_inflight.pop_front();
+    m_pool->release(slot);
     ++m_counters.forwarded;
   }
   if (last == 0) return;
@@ -500,12 +437,12 @@ void Gateway::pump() {
   if (m_phase != Phase::running || m_exit_code != 0) return;
   append_held();
   const bool up = m_uplink->state() == mqtt::SessionState::connected;
-  while (up && m_uplink->publish_room() > 0 && m_infl_tail - m_infl_head < m_infl_cap) {
-    const std::uint64_t head_seq = m_fresh_head != m_fresh_tail ? m_fresh[m_fresh_head % m_fresh_cap].seq : 0;
-    const bool fresh_ready = head_seq != 0 && head_seq <= m_spool->durable_seq();
-    const std::uint64_t limit = fresh_ready ? head_seq : m_spool->durable_seq() + 1;
+  while (up && m_uplink->publish_room() > 0 && !m_inflight.full()) {
+    const std::uint64_t head_seq = m_received.empty() ? 0 : m_received.front().seq;
+    const bool received_ready = head_seq != 0 && head_seq <= m_spool->durable_seq();
+    const std::uint64_t limit = received_ready ? head_seq : m_spool->durable_seq() + 1;
     if (m_send_seq < limit) {  // the backlog: replay from the spool
-      if (!take_token()) break;
+      if (!take_drain_token()) break;
       mem::Slot* slot = m_pool->acquire();
       if (!slot) break;  // every release schedules another pump
       spool::Record r;
@@ -522,30 +459,46 @@ void Gateway::pump() {
         break;
       }
       ++m_counters.replayed;
-    } else if (fresh_ready) {
-      Fresh& f = m_fresh[m_fresh_head % m_fresh_cap];
-      if (!publish(f.slot, f.topic, f.payload, f.retain, f.seq, f.received_ns)) break;
-      ++m_fresh_head;
+    } else if (received_ready) {
+      Received& r = m_received.front();
+      if (!publish(r.slot, r.topic, r.payload, r.retain, r.seq, r.received_ns)) break;
+      m_received.pop_front();
     } else {
       break;
     }
   }
-  cool();
+  give_back_slots();
+}
+
+// Replay after an outage runs at uplink.drain_rate (0: as fast as the uplink takes it).
+bool Gateway::take_drain_token() {
+  if (m_config.uplink.drain_rate == 0) return true;
+  const event::TimePoint now = m_loop.now();
+  if (m_drain.consume(1, now)) return true;
+  if (!m_drain_timer.armed()) m_drain_timer.arm_at(m_drain.next_token(now));
+  return false;
 }
 
 // Durable messages the uplink cannot take now give their slots back (replayed later):
 // all of them while it is down; while it is up, those that would leave less than a whole
 // ingest window of free slots (so the local broker's window never stalls on the pool).
-void Gateway::cool() {
+void Gateway::give_back_slots() {
   const bool up = m_uplink->state() == mqtt::SessionState::connected;
-  const std::uint32_t keep_free = std::min<std::uint32_t>(m_config.ingest.receive_maximum, m_pool->capacity() / 2);
-  while (m_fresh_head != m_fresh_tail) {
-    Fresh& f = m_fresh[m_fresh_head % m_fresh_cap];
-    if (f.seq == 0 || f.seq > m_spool->durable_seq()) break;
-    if (up && m_pool->in_use() + keep_free <= m_pool->capacity()) break;
-    m_pool->release(f.slot);
-    ++m_fresh_head;
+  const std::uint32_t keep_free = std::min<std::uint32_t>(m_config.ingest.receive_maximum, m_pool->slot_count() / 2);
+  while (!m_received.empty()) {
+    const Received& r = m_received.front();
+    if (r.seq == 0 || r.seq > m_spool->durable_seq()) break;
+    if (up && m_pool->in_use() + keep_free <= m_pool->slot_count()) break;
+    m_pool->release(r.slot);
+    m_received.pop_front();
   }
+}
+
+// The oldest message edgegw holds in memory or in flight, when it was received (0: none;
+// what is only on disk after a restart is not timed until it is read back).
+std::uint64_t Gateway::oldest_held_ns() const {
+  if (!m_inflight.empty()) return m_inflight.front().received_ns;
+  return m_received.empty() ? 0 : m_received.front().received_ns;
 }
 
 // ---- health -------------------------------------------------------------------------
@@ -554,69 +507,6 @@ bool Gateway::healthy(event::TimePoint now) const {
   if (m_exit_code != 0 || m_spool->failed()) return false;
   const auto limit = std::chrono::seconds(10) + 20 * std::chrono::duration_cast<event::Duration>(m_config.spool.commit_interval);
   return !m_sync.busy() || now - m_sync_started < limit;
-}
-
-void Gateway::summary(char* buf, std::size_t cap) const {
-  std::snprintf(buf, cap,
-                "ingest %s%s%s%s, uplink %s; received %" PRIu64 ", forwarded %" PRIu64 "; spool %" PRIu64 " records, %" PRIu64
-                " bytes; pool %u of %u slots",
-                mqtt::state_name(m_ingest->state()), m_subscribed ? "" : " (", m_subscribed ? "" : m_subscriptions_text,
-                m_subscribed ? "" : ")", mqtt::state_name(m_uplink->state()), m_counters.received,
-                m_counters.forwarded, m_spool->backlog(), m_spool->bytes(), m_pool->in_use(),
-                m_pool->capacity());
-}
-
-void Gateway::snapshot(observe::Snapshot& out) const {
-  out.gateway_id = m_config.gateway.id.c_str();
-  out.version = build::k_version;
-  out.uptime_s = std::chrono::duration<double>(m_loop.now() - m_started_at).count();
-  out.ingest_state = mqtt::state_name(m_ingest->state());
-  out.uplink_state = mqtt::state_name(m_uplink->state());
-  out.uplink_tls = m_up.tls ? m_up.tls->ciphersuite() : "";
-  out.pool_in_use = m_pool->in_use();
-  out.pool_high_water = m_pool->high_water();
-  out.pool_slots = m_pool->capacity();
-  const spool::Stats& s = m_spool->stats();
-  out.spool_bytes = m_spool->bytes();
-  out.spool_max_bytes = m_spool->max_bytes();
-  out.spool_records = m_spool->backlog();
-  // The oldest message edgegw holds in memory or in flight (what is only on disk after a
-  // restart is not timed until it is read back).
-  std::uint64_t oldest = 0;
-  if (m_infl_head != m_infl_tail) oldest = m_infl[m_infl_head % m_infl_cap].received_ns;
-  else if (m_fresh_head != m_fresh_tail) oldest = m_fresh[m_fresh_head % m_fresh_cap].received_ns;
-  const std::uint64_t now = realtime_ns();
-  out.spool_oldest_age_s = oldest && now > oldest ? static_cast<double>(now - oldest) / 1e9 : 0;
-  out.spool_full = m_full;
-  out.sync_waiting_s = m_sync.busy() ? std::chrono::duration<double>(m_loop.now() - m_sync_started).count() : 0;
-  out.disk_stalled = m_stall_reported;
-  out.disk_stall_file = m_stall_reported ? m_stall_file : "";
-  out.disk_stalls = m_counters.disk_stalls;
-  out.received = m_counters.received;
-  out.durable = m_counters.acked_local;
-  out.forwarded = m_counters.forwarded;
-  out.replayed = m_counters.replayed;
-  out.duplicates_suspected = m_uplink->counters().resent;
-  out.dropped_full = s.dropped_records;
-  out.dropped_corrupt = s.corrupt;
-  out.refused_upstream = m_counters.refused_upstream;
-  out.dropped_refused = m_counters.dropped_refused;
-  out.refusals = m_refusals.counts();
-  out.retain_stripped = m_uplink->counters().retain_stripped;
-  out.ingest_sessions_lost = m_ingest->counters().sessions_lost;
-  out.subscribe_refusals = m_ingest->counters().subscribe_refusals;
-  out.ingest_subscriptions = m_subscriptions_text;
-  out.refused_oversize = m_ingest->counters().refused_oversize;
-  const auto reconnects = [](const mqtt::Session& session) {
-    return session.counters().connects > 0 ? session.counters().connects - 1 : 0;
-  };
-  out.ingest_reconnects = reconnects(*m_ingest);
-  out.uplink_reconnects = reconnects(*m_uplink);
-  out.tls_failures = (m_in.tls ? m_in.tls->stats().failures : 0) + (m_up.tls ? m_up.tls->stats().failures : 0);
-  out.fsyncs = s.fsyncs;
-  out.commits = s.commits;
-  out.cursor_writes = s.cursor_writes;
-  out.latency = &m_latency;
 }
 
 // ---- lifecycle ----------------------------------------------------------------------
@@ -628,7 +518,7 @@ void Gateway::run_deferred() {
       m_ingest->stop();  // its last PUBACKs go out before the DISCONNECT
       m_ingest_stopped = true;
     }
-    if (m_ingest_stopped && m_infl_head == m_infl_tail) finish_shutdown();
+    if (m_ingest_stopped && m_inflight.empty()) finish_shutdown();
     return;
   }
   pump();

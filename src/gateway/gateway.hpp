@@ -14,15 +14,21 @@
 //  - a local PUBACK/PUBREC goes out only once the record is durable, in arrival order;
 //  - upstream gets only durable records (so a seq is never given to two messages, even
 //    across a crash), in sequence order, at most max_inflight unacknowledged;
-//  - a slot is held only while its message waits for durability or for an upstream
-//    PUBACK; a durable message the uplink cannot take now (disconnected, or fewer than an
-//    ingest window of slots would stay free) gives its slot back and is replayed from the
-//    spool later, so memory is flat through an outage of any length;
+//  - a slot is held only while its message waits for durability, for the uplink or for
+//    an upstream PUBACK; a durable message the uplink cannot take now (disconnected, or
+//    fewer than an ingest window of slots, half the pool at most, would stay free) gives
+//    its slot back and is replayed from the spool later, so memory is flat through an
+//    outage of any length;
 //  - replay after an outage runs at uplink.drain_rate (token bucket), new messages queue
 //    behind it in order;
 //  - a spool I/O error stops everything that is not yet durable from being acknowledged,
 //    and the daemon exits non-zero (the restart recovers from disk).
 // Nothing here allocates after start().
+//
+// The files of the gateway: this pipeline (gateway.cpp), what it shows of itself
+// (status.cpp: summary and snapshot), its connections (link.hpp), the drain rate's token
+// bucket (token_bucket.hpp), timestamps (clock.hpp), upstream refusals (refusals.hpp);
+// around it, the service (service.hpp), the self-test and the canary.
 #pragma once
 
 #include <chrono>
@@ -32,14 +38,15 @@
 
 #include "config/config.hpp"
 #include "event/loop.hpp"
-#include "mem/pool.hpp"
-#include "mqtt/session.hpp"
-#include "mqtt/tcp_transport.hpp"
+#include "gateway/link.hpp"
 #include "gateway/refusals.hpp"
+#include "gateway/token_bucket.hpp"
+#include "mem/pool.hpp"
+#include "mem/ring.hpp"
+#include "mqtt/session.hpp"
 #include "observe/metrics.hpp"
 #include "spool/spool.hpp"
 #include "spool/sync_thread.hpp"
-#include "tls/tls.hpp"
 
 namespace edgegw::gateway {
 
@@ -47,7 +54,7 @@ struct Counters {
   std::uint64_t received = 0;         // messages taken from the local broker
   std::uint64_t spooled = 0;          // appended to the spool
   std::uint64_t acked_local = 0;      // PUBACK/PUBREC released to the local broker
-  std::uint64_t forwarded = 0;        // acknowledged by the upstream broker (QoS 0: written)
+  std::uint64_t forwarded = 0;        // done with upstream: acknowledged (QoS 0: written), or dropped_refused
   std::uint64_t replayed = 0;         // read back from the spool to be sent
   std::uint64_t refused_upstream = 0;  // upstream PUBACKs with a failure reason (a resend counts again)
   std::uint64_t dropped_refused = 0;   // of those, messages dropped: refused for good (Refusals::for_good)
@@ -68,8 +75,8 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
-  // Allocates the pool, recovers the spool, starts both sessions. On failure `error`
-  // says what and where, and nothing was started.
+  // Recovers the spool, starts its sync thread, allocates the pool, starts both sessions.
+  // On failure `error` says what and where, and no session was started.
   bool start(std::string& error);
   // Graceful stop: no new messages; what was received is made durable and acknowledged
   // locally; upstream PUBACKs are awaited, all within `grace`; the cursor is written; both
@@ -78,54 +85,45 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   bool stopped() const { return m_phase == Phase::stopped; }
   int exit_code() const { return m_exit_code; }
 
-  // One session's connection: its transport, and for mqtts:// the TLS context and transport.
-  struct Link {
-    std::unique_ptr<tls::Context> context;
-    std::unique_ptr<mqtt::Transport> transport;
-    tls::Transport* tls = nullptr;  // = transport, when it is TLS
-  };
-
-  // The connection for `url`: TCP or a unix socket, with TLS for mqtts:// (its context
-  // loaded now, so a bad CA or key file is an error here, with `key` in the message).
-  static bool make_link(const config::Url& url, const config::Tls& tls, const char* key, Link& link, std::string& error);
-
   const Counters& counters() const { return m_counters; }
-  // Everything `edgegw status` and the metrics file show (latency points into this).
+  // Everything `edgegw status` and the metrics file show (latency points into this);
+  // defined in status.cpp.
   void snapshot(observe::Snapshot& out) const;
   const spool::Spool& spool() const { return *m_spool; }
   const mem::Pool& pool() const { return *m_pool; }
   const mqtt::Session& ingest() const { return *m_ingest; }
   const mqtt::Session& uplink() const { return *m_uplink; }
   // Messages handed to the uplink and not yet acknowledged upstream.
-  std::size_t inflight_count() const { return m_infl_tail - m_infl_head; }
+  std::size_t inflight_count() const { return m_inflight.size(); }
   // The local broker accepted every ingest subscription of the current connection.
   bool subscribed() const { return m_subscribed; }
   // False once the pipeline is wedged: the spool failed, or one sync has been on the disk
   // for longer than 10 s + 20 x spool.commit_interval (the watchdog then lets systemd
   // restart the daemon). An uplink outage, a full spool or a slow sync is not wedged.
   bool healthy(event::TimePoint now) const;
-  // One line for systemd's STATUS= and logs: sessions, counters, spool backlog.
+  // One line for systemd's STATUS= and logs: sessions, counters, spool backlog; defined in
+  // status.cpp.
   void summary(char* buf, std::size_t cap) const;
 
  private:
-  struct Fresh {  // received, not yet handed to the uplink
+  struct Received {  // received, not yet handed to the uplink (nor given its slot back)
     mem::Slot* slot;
     std::string_view topic;
     mqtt::Bytes payload;
     std::uint64_t received_ns;
-    std::uint64_t seq;  // 0: not in the spool yet (spool full, backpressure)
+    std::uint64_t seq;  // 0: not in the spool yet (held: the spool was full or busy)
     mqtt::AckToken token;
     std::uint8_t qos;
     bool retain;
   };
-  struct LocalAck {
+  struct LocalAck {  // a local PUBACK/PUBREC waiting for its record to be durable
     std::uint64_t seq;
     mqtt::AckToken token;
     std::uint64_t received_ns;
   };
   struct Inflight {  // handed to the uplink, awaiting its PUBACK
     mem::Slot* slot;
-    std::string_view topic;  // views into the slot, or into the replay buffer
+    std::string_view topic;  // views into the slot (a replayed record is read into one too)
     mqtt::Bytes payload;
     std::uint64_t seq;
     std::uint64_t received_ns, written_ns;  // CLOCK_REALTIME, for the stage histograms
@@ -143,21 +141,22 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   void on_message(const mqtt::Message& m, mqtt::AckToken token);
   void on_published(std::uint64_t seq, mqtt::Reason reason);
   void on_uplink_state();
-  bool append(Fresh& f);
+  bool append(Received& r);
   void append_held();
   void kick();
   void wake_at(event::TimePoint when);
   void on_io(std::uint32_t events) override;  // the sync thread finished a job
   void ack_durable();
   void pump();
-  void cool();
+  void give_back_slots();
   bool publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes payload, bool retain, std::uint64_t seq,
                std::uint64_t received_ns);
   mqtt::PublishStatus send(Inflight& e);
   void resend_refused();
   void describe_subscriptions(mqtt::Bytes states);
   void release_acked();
-  bool take_token();
+  bool take_drain_token();
+  std::uint64_t oldest_held_ns() const;
   void fatal();
   void report_stall();
   void finish_shutdown();
@@ -182,16 +181,12 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   Refusals m_refusals;
   char m_subscriptions_text[256] = "";
 
-  std::unique_ptr<Fresh[]> m_fresh;
-  std::size_t m_fresh_cap = 0, m_fresh_head = 0, m_fresh_tail = 0;
-  std::unique_ptr<LocalAck[]> m_acks;
-  std::size_t m_acks_cap = 0, m_acks_head = 0, m_acks_tail = 0;
-  std::unique_ptr<Inflight[]> m_infl;
-  std::size_t m_infl_cap = 0, m_infl_head = 0, m_infl_tail = 0;
+  mem::Ring<Received> m_received;  // in arrival order
+  mem::Ring<LocalAck> m_acks;      // in arrival order
+  mem::Ring<Inflight> m_inflight;  // in sequence order
 
   std::uint64_t m_send_seq = 1;  // next sequence to hand to the uplink
-  double m_tokens = 0;           // drain token bucket
-  event::TimePoint m_tokens_at{};
+  TokenBucket m_drain;           // paces replay (uplink.drain_rate)
   bool m_holding = false;  // messages wait to be appended (spool full or busy)
   bool m_full = false;     // ... because the spool is full (ingest is on hold)
   bool m_subscribed = false;

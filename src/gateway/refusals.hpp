@@ -20,7 +20,9 @@ class Refusals {
 
   // The broker would refuse this message again whatever changed on its side: topic name
   // invalid (0x90), payload format invalid (0x99), packet too large (0x95, also said by
-  // our own session when the broker's Maximum Packet Size is smaller).
+  // our own session when the broker's Maximum Packet Size is smaller); and malformed
+  // packet or protocol error, which the session blames on a message the server
+  // disconnected us over (Session::blame_oldest_publish).
   static bool for_good(mqtt::Reason reason);
 
   void count(mqtt::Reason reason);

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,7 +13,7 @@
 #include <vector>
 
 #include "edgegw/build_info.hpp"
-#include "gateway/gateway.hpp"
+#include "gateway/clock.hpp"
 #include "observe/control.hpp"
 #include "observe/histogram.hpp"
 
@@ -22,12 +21,6 @@ namespace edgegw::gateway {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::uint64_t clock_ns(clockid_t clock) {
-  timespec ts;
-  ::clock_gettime(clock, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 double ms(std::uint64_t ns) { return static_cast<double>(ns) / 1e6; }
 double ms(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e6; }
@@ -48,7 +41,7 @@ void measure_intrinsic(Stage& s, int samples) {
     const timespec one_ms{0, 1'000'000};
     ::clock_nanosleep(CLOCK_MONOTONIC, 0, &one_ms, nullptr);
     const std::uint64_t slept = clock_ns(CLOCK_MONOTONIC) - start;
-    s.histogram.record(slept > 1'000'000 ? slept - 1'000'000 : 0);
+    s.histogram.record(elapsed_ns(1'000'000, slept));
   }
   s.ran = true;
 }
@@ -124,7 +117,7 @@ class Probes final : private mqtt::SessionHandler {
         continue;
       }
       const int n = std::snprintf(payload, sizeof payload, "edgegw-selftest %u %u %" PRIu64, m_run, i,
-                                  clock_ns(CLOCK_REALTIME));
+                                  realtime_ns());
       mqtt::OutMessage m;
       m.topic = topic;
       m.payload = mqtt::Bytes(reinterpret_cast<const std::uint8_t*>(payload), static_cast<std::size_t>(n));
@@ -166,13 +159,13 @@ class Probes final : private mqtt::SessionHandler {
     else m_sub_refused = true;
   }
   void on_message(const mqtt::Message& m, mqtt::AckToken token) override {
-    const std::uint64_t now = clock_ns(CLOCK_REALTIME);
+    const std::uint64_t now = realtime_ns();
     char text[96] = {};
     std::memcpy(text, m.payload.data(), std::min(m.payload.size(), sizeof text - 1));
     unsigned run = 0, seq = 0;
     unsigned long long sent = 0;
     if (std::sscanf(text, "edgegw-selftest %u %u %llu", &run, &seq, &sent) == 3 && run == m_run) {
-      m_stage.histogram.record(now > sent ? now - sent : 0);
+      m_stage.histogram.record(elapsed_ns(sent, now));
       ++m_received;
     }
     m_sessions.pool->release(m.slot);
@@ -215,21 +208,20 @@ std::string over_budget(const Stage& s) {
 bool ProbeSessions::start(event::Loop& loop, const config::Config& c, const std::string& topic, const char* name,
                           std::uint16_t window, mqtt::SessionHandler& publisher, mqtt::SessionHandler& subscriber,
                           std::string& error) {
-  if (!Gateway::make_link(c.ingest.url, c.ingest.tls, "ingest.tls", pub_link, error) ||
-      !Gateway::make_link(c.uplink.url, c.uplink.tls, "uplink.tls", sub_link, error)) {
+  if (!make_link(c.ingest.url, c.ingest.tls, "ingest.tls", pub_link, error) ||
+      !make_link(c.uplink.url, c.uplink.tls, "uplink.tls", sub_link, error)) {
     return false;
   }
-  const auto version = [](config::MqttVersion v) { return v == config::MqttVersion::v311 ? mqtt::Version::v311 : mqtt::Version::v5; };
   pool = std::make_unique<mem::Pool>(window, c.pool.slot_bytes);
   mqtt::SessionOptions p;
-  p.version = version(c.ingest.mqtt_version);
+  p.version = session_version(c.ingest.mqtt_version);
   p.version_fallback = c.ingest.mqtt_version == config::MqttVersion::automatic;
   p.client_id = "edgegw-" + c.gateway.id + "-" + name + "-pub";
   p.clean_start = true;
   p.max_inflight = window;
   pub = std::make_unique<mqtt::Session>(loop, *pub_link.transport, nullptr, p, publisher);
   mqtt::SessionOptions s;
-  s.version = version(c.uplink.mqtt_version);
+  s.version = session_version(c.uplink.mqtt_version);
   s.version_fallback = c.uplink.mqtt_version == config::MqttVersion::automatic;
   s.client_id = "edgegw-" + c.gateway.id + "-" + name + "-sub";
   s.clean_start = true;

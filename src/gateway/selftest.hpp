@@ -21,7 +21,7 @@
 
 #include "config/config.hpp"
 #include "event/loop.hpp"
-#include "gateway/gateway.hpp"
+#include "gateway/link.hpp"
 #include "mem/pool.hpp"
 #include "mqtt/session.hpp"
 
@@ -38,7 +38,7 @@ int run_selftest(const config::Config& config, const SelftestOptions& options);
 // subscriber to uplink.topic_prefix + `topic` on the upstream broker, both edgegw's own
 // engine, named edgegw-<id>-<name>-pub / -sub. Used by selftest and the canary.
 struct ProbeSessions {
-  Gateway::Link pub_link, sub_link;
+  Link pub_link, sub_link;
   std::unique_ptr<mem::Pool> pool;  // for the subscriber's messages
   std::unique_ptr<mqtt::Session> pub, sub;
 

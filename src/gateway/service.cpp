@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "gateway/status.hpp"
 #include "util/log.hpp"
 
 namespace edgegw::gateway {
@@ -17,7 +18,7 @@ constexpr auto k_status_every = std::chrono::seconds(5);
 Service::Service(event::Loop& loop, const config::Config& config, const Gateway& gateway)
     : m_loop(loop), m_config(config), m_gateway(gateway), m_control(loop, *this), m_timer(loop, *this) {}
 
-bool Service::started(std::string& error) {
+bool Service::start(std::string& error) {
   std::string why;
   if (!m_control.listen(m_config.gateway.control_socket, why)) {
     error = "gateway.control_socket: " + why;
@@ -59,10 +60,7 @@ void Service::snapshot(observe::Snapshot& s) const {
 std::size_t Service::render_status(bool json, char* buf, std::size_t cap) {
   observe::Snapshot s;
   snapshot(s);
-  observe::Text out(buf, cap);
-  if (json) observe::render_json(s, out);
-  else observe::render_text(s, out);
-  return out.size();
+  return gateway::render_status(s, json, buf, cap);
 }
 
 // Written to <file>.tmp and renamed over <file>, so the collector never reads half a file.

@@ -22,9 +22,10 @@ namespace edgegw::gateway {
 class Service final : private event::Timer::Handler, private observe::StatusSource {
  public:
   Service(event::Loop& loop, const config::Config& config, const Gateway& gateway);
-  // After Gateway::start() succeeded. False with `error` if the control socket cannot be
-  // created.
-  bool started(std::string& error);
+  // After Gateway::start() succeeded: the control socket, the canary (if configured),
+  // READY=1 and the timer. False with `error` if the control socket cannot be created or
+  // the canary cannot start.
+  bool start(std::string& error);
   void stopping();  // when shutdown begins
 
  private:

@@ -51,7 +51,7 @@ class Pool {
     if (m_waiter == waiter) m_waiter = nullptr;
   }
 
-  std::uint32_t capacity() const { return m_count; }
+  std::uint32_t slot_count() const { return m_count; }
   std::uint32_t slot_bytes() const { return m_slot_bytes; }
   std::uint32_t slot_capacity() const { return m_slots[0].capacity; }
   std::uint32_t in_use() const { return m_count - m_free_top; }

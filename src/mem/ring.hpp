@@ -69,6 +69,8 @@ class Ring {
     return slot;
   }
   void pop_front() { ++m_head; }
+  // Takes back the newest element: a push whose element turned out not to be wanted.
+  void pop_back() { --m_tail; }
   // Empties the ring (positions go on from where they were, so old tokens stay stale).
   void clear() { m_head = m_tail; }
 

@@ -66,3 +66,15 @@ TEST(Ring, a_zero_capacity_holds_one) {
   EXPECT_TRUE(ring.try_push(7));
   EXPECT_FALSE(ring.try_push(8));
 }
+
+TEST(Ring, pop_back_takes_back_the_last_push) {
+  Ring<int> ring(2);
+  ring.push(1);
+  ring.push(2);
+  ring.pop_back();
+  EXPECT_EQ(ring.size(), 1u);
+  EXPECT_EQ(ring.back(), 1);
+  EXPECT_EQ(ring.tail(), 1u);
+  ring.push(3);
+  EXPECT_EQ(ring.back(), 3);
+}

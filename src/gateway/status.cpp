@@ -1,0 +1,77 @@
+#include "gateway/status.hpp"
+
+#include <cinttypes>
+#include <cstdio>
+
+#include "edgegw/build_info.hpp"
+#include "gateway/clock.hpp"
+#include "gateway/gateway.hpp"
+
+namespace edgegw::gateway {
+
+void Gateway::summary(char* buf, std::size_t cap) const {
+  std::snprintf(buf, cap,
+                "ingest %s%s%s%s, uplink %s; received %" PRIu64 ", forwarded %" PRIu64 "; spool %" PRIu64
+                " records, %" PRIu64 " bytes; pool %u of %u slots",
+                mqtt::state_name(m_ingest->state()), m_subscribed ? "" : " (", m_subscribed ? "" : m_subscriptions_text,
+                m_subscribed ? "" : ")", mqtt::state_name(m_uplink->state()), m_counters.received,
+                m_counters.forwarded, m_spool->backlog(), m_spool->bytes(), m_pool->in_use(),
+                m_pool->slot_count());
+}
+
+void Gateway::snapshot(observe::Snapshot& out) const {
+  out.gateway_id = m_config.gateway.id.c_str();
+  out.version = build::k_version;
+  out.uptime_s = std::chrono::duration<double>(m_loop.now() - m_started_at).count();
+  out.ingest_state = mqtt::state_name(m_ingest->state());
+  out.uplink_state = mqtt::state_name(m_uplink->state());
+  out.uplink_tls = m_up.tls ? m_up.tls->ciphersuite() : "";
+  out.pool_in_use = m_pool->in_use();
+  out.pool_high_water = m_pool->high_water();
+  out.pool_slots = m_pool->slot_count();
+  const spool::Stats& s = m_spool->stats();
+  out.spool_bytes = m_spool->bytes();
+  out.spool_max_bytes = m_spool->max_bytes();
+  out.spool_records = m_spool->backlog();
+  const std::uint64_t oldest = oldest_held_ns();
+  out.spool_oldest_age_s = oldest ? static_cast<double>(elapsed_ns(oldest, realtime_ns())) / 1e9 : 0;
+  out.spool_full = m_full;
+  out.sync_waiting_s = m_sync.busy() ? std::chrono::duration<double>(m_loop.now() - m_sync_started).count() : 0;
+  out.disk_stalled = m_stall_reported;
+  out.disk_stall_file = m_stall_reported ? m_stall_file : "";
+  out.disk_stalls = m_counters.disk_stalls;
+  out.received = m_counters.received;
+  out.durable = m_counters.acked_local;
+  out.forwarded = m_counters.forwarded;
+  out.replayed = m_counters.replayed;
+  out.duplicates_suspected = m_uplink->counters().resent;
+  out.dropped_full = s.dropped_records;
+  out.dropped_corrupt = s.corrupt;
+  out.refused_upstream = m_counters.refused_upstream;
+  out.dropped_refused = m_counters.dropped_refused;
+  out.refusals = m_refusals.counts();
+  out.retain_stripped = m_uplink->counters().retain_stripped;
+  out.ingest_sessions_lost = m_ingest->counters().sessions_lost;
+  out.subscribe_refusals = m_ingest->counters().subscribe_refusals;
+  out.ingest_subscriptions = m_subscriptions_text;
+  out.refused_oversize = m_ingest->counters().refused_oversize;
+  const auto reconnects = [](const mqtt::Session& session) {
+    return session.counters().connects > 0 ? session.counters().connects - 1 : 0;
+  };
+  out.ingest_reconnects = reconnects(*m_ingest);
+  out.uplink_reconnects = reconnects(*m_uplink);
+  out.tls_failures = (m_in.tls ? m_in.tls->stats().failures : 0) + (m_up.tls ? m_up.tls->stats().failures : 0);
+  out.fsyncs = s.fsyncs;
+  out.commits = s.commits;
+  out.cursor_writes = s.cursor_writes;
+  out.latency = &m_latency;
+}
+
+std::size_t render_status(const observe::Snapshot& s, bool json, char* buf, std::size_t cap) {
+  observe::Text out(buf, cap);
+  if (json) observe::render_json(s, out);
+  else observe::render_text(s, out);
+  return out.size();
+}
+
+}  // namespace edgegw::gateway
