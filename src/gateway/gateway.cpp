@@ -67,8 +67,9 @@ class Gateway::UplinkHandler final : public mqtt::SessionHandler {
   Gateway& m_g;
 };
 
-Gateway::Gateway(event::Loop& loop, const config::Config& config, spool::Disk* disk)
-    : m_loop(loop), m_config(config), m_disk(disk), m_kick_timer(loop, *this), m_drain_timer(loop, *this),
+Gateway::Gateway(event::Loop& loop, const config::Config& config, spool::Disk* disk, Transports transports)
+    : m_loop(loop), m_config(config), m_disk(disk), m_transports(transports), m_kick_timer(loop, *this),
+      m_drain_timer(loop, *this),
       m_grace_timer(loop, *this), m_refused_timer(loop, *this), m_stall_timer(loop, *this) {}
 
 Gateway::~Gateway() {
@@ -77,9 +78,13 @@ Gateway::~Gateway() {
 
 bool Gateway::start(std::string& error) {
   const config::Config& c = m_config;
-  if (!make_link(c.ingest.url, c.ingest.tls, "ingest.tls", m_in, error) ||
-      !make_link(c.uplink.url, c.uplink.tls, "uplink.tls", m_up, error)) {
-    return false;
+  if (!m_transports.ingest) {
+    if (!make_link(c.ingest.url, c.ingest.tls, "ingest.tls", m_in, error)) return false;
+    m_transports.ingest = m_in.transport.get();
+  }
+  if (!m_transports.uplink) {
+    if (!make_link(c.uplink.url, c.uplink.tls, "uplink.tls", m_up, error)) return false;
+    m_transports.uplink = m_up.transport.get();
   }
 
   spool::Options so;
@@ -134,7 +139,7 @@ bool Gateway::start(std::string& error) {
   in.receive_maximum = c.ingest.receive_maximum;
   retry(in, c.ingest.retry);
   m_in_handler = std::make_unique<IngestHandler>(*this);
-  m_ingest = std::make_unique<mqtt::Session>(m_loop, *m_in.transport, m_pool.get(), in, *m_in_handler);
+  m_ingest = std::make_unique<mqtt::Session>(m_loop, *m_transports.ingest, m_pool.get(), in, *m_in_handler);
 
   mqtt::SessionOptions up;
   up.config_key = "uplink";
@@ -153,7 +158,7 @@ bool Gateway::start(std::string& error) {
   constexpr std::size_t k_publish_overhead = 128;
   up.tx_buffer_bytes = c.pool.slot_bytes + c.uplink.topic_prefix.size() + k_publish_overhead + 1024;
   m_up_handler = std::make_unique<UplinkHandler>(*this);
-  m_uplink = std::make_unique<mqtt::Session>(m_loop, *m_up.transport, nullptr, up, *m_up_handler);
+  m_uplink = std::make_unique<mqtt::Session>(m_loop, *m_transports.uplink, nullptr, up, *m_up_handler);
 
   m_phase = Phase::running;
   m_started_at = m_loop.now();

@@ -67,10 +67,18 @@ struct Counters {
 // reads the warning before the watchdog restarts the daemon.
 inline constexpr std::chrono::seconds k_disk_stall{5};
 
+// Where the two sessions connect: a null one is made from the config's url and tls
+// (link.hpp); tests give in-memory transports (tests/support/memory_transport.hpp),
+// which must outlive the gateway.
+struct Transports {
+  mqtt::Transport* ingest = nullptr;
+  mqtt::Transport* uplink = nullptr;
+};
+
 class Gateway final : private event::Timer::Handler, private event::Deferred, private event::IoHandler {
  public:
   // `disk`: where the spool's file operations go (nullptr: the real disk; tests slow it).
-  Gateway(event::Loop& loop, const config::Config& config, spool::Disk* disk = nullptr);
+  Gateway(event::Loop& loop, const config::Config& config, spool::Disk* disk = nullptr, Transports transports = {});
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
@@ -174,6 +182,7 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   event::TimePoint m_sync_started{};  // of the last job
 
   Link m_in, m_up;
+  Transports m_transports;  // what the sessions run over: m_in/m_up's, or the test's
   std::unique_ptr<IngestHandler> m_in_handler;
   std::unique_ptr<UplinkHandler> m_up_handler;
   std::unique_ptr<mqtt::Session> m_ingest, m_uplink;

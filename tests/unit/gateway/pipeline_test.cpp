@@ -1,0 +1,306 @@
+// The gateway's rules, fast: a Gateway on a ManualTime loop whose two sessions run over
+// in-memory transports, the test playing both brokers (MQTT 3.1.1 packets), and a real
+// spool with its sync thread in a temporary directory. What tests against real brokers
+// show with sleeps and whole seconds of traffic, these show exactly in milliseconds.
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "event/loop.hpp"
+#include "gateway/gateway.hpp"
+#include "spool/disk.hpp"
+#include "support/memory_transport.hpp"
+#include "support/scripted_broker.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace edgegw;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+constexpr std::uint8_t k_connect = 1, k_publish = 3, k_puback = 4, k_subscribe = 8, k_disconnect = 14;
+
+// A disk whose fdatasync waits while the gate is closed: "not durable yet", for as long as
+// the test wants.
+class GatedDisk final : public spool::Disk {
+ public:
+  int fdatasync(int fd) override {
+    std::unique_lock lock(m_mutex);
+    m_changed.wait(lock, [&] { return m_open; });
+    return spool::Disk::fdatasync(fd);
+  }
+  void set_open(bool open) {
+    std::lock_guard lock(m_mutex);
+    m_open = open;
+    m_changed.notify_all();
+  }
+
+ private:
+  std::mutex m_mutex;
+  std::condition_variable m_changed;
+  bool m_open = true;
+};
+
+// One broker end: reads what the gateway's session wrote, answers.
+struct Peer {
+  test::MemoryTransport transport;
+  struct Packet {
+    std::uint8_t type;
+    std::uint8_t flags;
+    Bytes body;
+  };
+  // Every whole packet the session has written (they are in the socket already).
+  std::vector<Packet> read_all() {
+    std::uint8_t buf[4096];
+    ssize_t n;
+    while (transport.peer() >= 0 && (n = ::recv(transport.peer(), buf, sizeof buf, MSG_DONTWAIT)) > 0) {
+      m_pending.insert(m_pending.end(), buf, buf + n);
+    }
+    std::vector<Packet> out;
+    std::size_t at = 0;
+    while (m_pending.size() - at >= 2) {
+      std::size_t length = 0, i = at + 1;
+      for (int shift = 0; i < m_pending.size(); shift += 7) {
+        length |= static_cast<std::size_t>(m_pending[i] & 0x7f) << shift;
+        if (!(m_pending[i++] & 0x80)) break;
+      }
+      if (m_pending.size() - i < length) break;
+      const auto body = m_pending.begin() + static_cast<long>(i);
+      out.push_back({static_cast<std::uint8_t>(m_pending[at] >> 4), static_cast<std::uint8_t>(m_pending[at] & 15),
+                     Bytes(body, body + static_cast<long>(length))});
+      at = i + length;
+    }
+    m_pending.erase(m_pending.begin(), m_pending.begin() + static_cast<long>(at));
+    return out;
+  }
+  void reconnected() { m_pending.clear(); }
+  void send(std::uint8_t first, const Bytes& body) { test::ScriptedConnection(transport.peer()).send_packet(first, body); }
+
+ private:
+  Bytes m_pending;  // bytes of a packet not yet whole
+};
+
+std::uint16_t id_at(const Bytes& b, std::size_t at) { return static_cast<std::uint16_t>(b[at] << 8 | b[at + 1]); }
+Bytes id_bytes(std::uint16_t id) { return {static_cast<std::uint8_t>(id >> 8), static_cast<std::uint8_t>(id)}; }
+
+// A QoS 1 PUBLISH body (3.1.1): topic, packet id, payload.
+Bytes publish_body(const std::string& topic, std::uint16_t id, const std::string& payload) {
+  Bytes b{static_cast<std::uint8_t>(topic.size() >> 8), static_cast<std::uint8_t>(topic.size())};
+  b.insert(b.end(), topic.begin(), topic.end());
+  b.push_back(static_cast<std::uint8_t>(id >> 8));
+  b.push_back(static_cast<std::uint8_t>(id));
+  b.insert(b.end(), payload.begin(), payload.end());
+  return b;
+}
+std::string payload_of(const Bytes& body) {
+  const std::size_t topic = id_at(body, 0);
+  return std::string(body.begin() + static_cast<long>(2 + topic + 2), body.end());
+}
+
+struct Rig {
+  test::TempDir dir;
+  config::Config config;
+  event::ManualTime time;
+  event::Loop loop{&time};
+  GatedDisk disk;
+  Peer local, upstream;
+  std::unique_ptr<gateway::Gateway> gw;
+  std::uint16_t next_id = 1;
+
+  // `uplink_down`: the upstream broker refuses connections from the start.
+  explicit Rig(bool uplink_down = false, const std::string& extra_uplink = "", std::uint32_t slots = 16) {
+    upstream.transport.refuse = uplink_down;
+    const std::string text = "[gateway]\nid = \"gw\"\nstate_dir = \"" + dir.path() +
+                             "\"\n[ingest]\nurl = \"mqtt://127.0.0.1:1\"\ntopics = [\"s/#\"]\nmqtt_version = \"3.1.1\"\n"
+                             "receive_maximum = 8\n[uplink]\nurl = \"mqtt://127.0.0.1:2\"\nmqtt_version = \"3.1.1\"\n"
+                             "max_inflight = 4\ntopic_prefix = \"up/\"\n" +
+                             extra_uplink + "[pool]\nslots = " + std::to_string(slots) +
+                             "\nslot_bytes = \"1KiB\"\n[spool]\nmax_bytes = \"1MiB\"\ncommit_interval = \"0ms\"\n";
+    std::vector<std::string> errors;
+    auto parsed = config::parse(text, "test.toml", errors);
+    EXPECT_TRUE(parsed) << (errors.empty() ? "" : errors[0]);
+    config = *parsed;
+    start();
+  }
+  // A new Gateway on the same state directory, as after a restart of the daemon.
+  void start() {
+    gw.reset();
+    gw = std::make_unique<gateway::Gateway>(loop, config, &disk, gateway::Transports{&local.transport, &upstream.transport});
+    std::string error;
+    EXPECT_TRUE(gw->start(error)) << error;
+  }
+
+  // Runs the loop until it has nothing left to do now (the sync thread's answers
+  // included), after moving the clock by `by`.
+  void step(event::Duration by = 0s) {
+    time.advance(by);
+    for (int i = 0; i < 8; ++i) loop.run_once(2ms);
+  }
+  // Both brokers accept the connection; the local one grants the subscription.
+  void connect_local() {
+    step(1s);  // past a reconnect backoff
+    local.reconnected();
+    auto in = local.read_all();
+    ASSERT_FALSE(in.empty());
+    ASSERT_EQ(in[0].type, k_connect);
+    local.send(0x20, {0x00, 0x00});
+    step();
+    in = local.read_all();
+    ASSERT_EQ(in.size(), 1u);
+    ASSERT_EQ(in[0].type, k_subscribe);
+    local.send(0x90, {in[0].body[0], in[0].body[1], 0x01});
+    step();
+  }
+  void connect_upstream() {
+    step(1s);
+    upstream.reconnected();
+    auto up = upstream.read_all();
+    ASSERT_FALSE(up.empty());
+    ASSERT_EQ(up[0].type, k_connect);
+    upstream.send(0x20, {0x00, 0x00});
+    step();
+  }
+  // The local broker delivers `n` QoS 1 messages "m<first>".. ; returns their packet ids.
+  std::vector<std::uint16_t> deliver(int n, int first = 0) {
+    std::vector<std::uint16_t> ids;
+    for (int i = 0; i < n; ++i) {
+      ids.push_back(next_id);
+      local.send(0x32, publish_body("s/t", next_id++, "m" + std::to_string(first + i)));
+    }
+    return ids;
+  }
+  // Packet ids of the PUBACKs the gateway sent to the local broker.
+  std::vector<std::uint16_t> local_acks() {
+    std::vector<std::uint16_t> ids;
+    for (const auto& p : local.read_all()) {
+      if (p.type == k_puback) ids.push_back(id_at(p.body, 0));
+    }
+    return ids;
+  }
+  // Upstream: acknowledges every PUBLISH; returns their payloads in the order sent.
+  std::vector<std::string> ack_upstream() {
+    std::vector<std::string> got;
+    for (const auto& p : upstream.read_all()) {
+      if (p.type != k_publish) continue;
+      got.push_back(payload_of(p.body));
+      const std::size_t topic = id_at(p.body, 0);
+      upstream.send(0x40, id_bytes(id_at(p.body, 2 + topic)));
+    }
+    return got;
+  }
+};
+
+}  // namespace
+
+TEST(Pipeline, a_local_puback_waits_for_durability_and_upstream_gets_only_durable_records) {
+  Rig rig;
+  rig.connect_upstream();
+  rig.connect_local();
+  rig.disk.set_open(false);  // the next fdatasync does not return
+  const auto ids = rig.deliver(3);
+  rig.step();
+  EXPECT_TRUE(rig.local_acks().empty()) << "acknowledged before the record was durable";
+  EXPECT_TRUE(rig.ack_upstream().empty()) << "sent upstream before it was durable";
+  rig.disk.set_open(true);
+  rig.step();
+  EXPECT_EQ(rig.local_acks(), ids) << "acknowledged locally in arrival order once durable";
+  EXPECT_EQ(rig.ack_upstream(), (std::vector<std::string>{"m0", "m1", "m2"}));
+  rig.step();
+  EXPECT_EQ(rig.gw->counters().forwarded, 3u);
+  EXPECT_EQ(rig.gw->pool().in_use(), 0u) << "a forwarded message kept its slot";
+}
+
+// An outage under load: a backlog far larger than the pool goes through the spool with
+// the pool flat, and comes out whole and in order when the uplink is back.
+TEST(Pipeline, an_uplink_outage_loses_nothing_and_holds_no_slot_for_the_backlog) {
+  Rig rig(true);
+  rig.connect_local();
+  constexpr int k_count = 200;  // 12 x the pool's 16 slots
+  std::vector<std::uint16_t> acked;
+  std::uint32_t most_in_use = 0;
+  for (int sent = 0; sent < k_count; sent += 8) {
+    rig.deliver(8, sent);
+    rig.step(100ms);
+    for (auto id : rig.local_acks()) acked.push_back(id);
+    most_in_use = std::max(most_in_use, rig.gw->pool().in_use());
+  }
+  ASSERT_EQ(acked.size(), std::size_t{k_count}) << "every message durable and acknowledged during the outage";
+  EXPECT_LE(most_in_use, 8u) << "slots held for the backlog instead of given back";
+  EXPECT_EQ(rig.gw->pool().in_use(), 0u);
+
+  rig.upstream.transport.refuse = false;
+  rig.step(60s);  // past any reconnect backoff
+  rig.connect_upstream();
+  std::vector<std::string> got;
+  for (int i = 0; i < 1000 && got.size() < std::size_t{k_count}; ++i) {
+    for (auto& p : rig.ack_upstream()) got.push_back(p);
+    rig.step(10ms);
+  }
+  ASSERT_EQ(got.size(), std::size_t{k_count});
+  for (int i = 0; i < k_count; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], "m" + std::to_string(i));
+  EXPECT_EQ(rig.gw->counters().replayed, std::uint64_t{k_count}) << "the backlog should come from the spool";
+}
+
+// The backlog drains at uplink.drain_rate on the loop's clock: the bucket's capacity (the
+// in-flight window) at once, then drain_rate per second of (manual) time.
+TEST(Pipeline, the_backlog_drains_at_the_configured_rate) {
+  Rig rig(true, "drain_rate = 50\n");
+  rig.connect_local();
+  for (int sent = 0; sent < 200; sent += 8) {
+    rig.deliver(8, sent);
+    rig.step(10ms);
+    rig.local_acks();
+  }
+  rig.upstream.transport.refuse = false;
+  rig.step(60s);
+  rig.connect_upstream();
+  std::size_t got = rig.ack_upstream().size();
+  for (int i = 0; i < 100; ++i) {  // 2 s of manual time, in 20 ms steps
+    rig.step(20ms);
+    got += rig.ack_upstream().size();
+  }
+  std::printf("[ measured ] %zu of 200 sent in 2 s at drain_rate 50 (window 4)\n", got);
+  EXPECT_GE(got, 4u + 2 * 50 - 2);
+  EXPECT_LE(got, 4u + 2 * 50 + 2);
+}
+
+// shutdown(): what was received is made durable and acknowledged locally, both sessions
+// disconnect, and the restart sends what had not gone upstream yet, once.
+TEST(Pipeline, shutdown_makes_what_was_received_durable_acknowledges_it_and_a_restart_sends_it) {
+  Rig rig;
+  rig.connect_upstream();
+  rig.connect_local();
+  rig.disk.set_open(false);  // received, not durable yet, when the stop comes
+  const auto ids = rig.deliver(5);
+  rig.step();
+  rig.gw->shutdown(10s);
+  rig.disk.set_open(true);
+  for (int i = 0; i < 50 && !rig.gw->stopped(); ++i) rig.step(10ms);
+  ASSERT_TRUE(rig.gw->stopped());
+  EXPECT_EQ(rig.gw->exit_code(), 0);
+  std::vector<std::uint16_t> acked;
+  bool local_disconnect = false;
+  for (const auto& p : rig.local.read_all()) {
+    if (p.type == k_puback) acked.push_back(id_at(p.body, 0));
+    local_disconnect |= p.type == k_disconnect;
+  }
+  EXPECT_EQ(acked, ids) << "every message made durable and acknowledged before the stop";
+  EXPECT_TRUE(local_disconnect);
+
+  rig.start();
+  rig.connect_upstream();
+  std::vector<std::string> up;
+  for (int i = 0; i < 20; ++i) {
+    for (auto& p : rig.ack_upstream()) up.push_back(p);
+    rig.step(10ms);
+  }
+  EXPECT_EQ(up, (std::vector<std::string>{"m0", "m1", "m2", "m3", "m4"}));
+}
