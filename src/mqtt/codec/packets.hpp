@@ -255,25 +255,31 @@ void for_each_user_property(const Properties& props, Fn&& fn) {
   }
 }
 
+// Walks the entries of a SUBSCRIBE or UNSUBSCRIBE payload that decode() validated (so
+// every read succeeds): read_one(in) reads one entry.
+template <class ReadOne>
+void for_each_entry(Bytes payload, ReadOne&& read_one) {
+  Reader in(payload);
+  while (!in.empty()) read_one(in);
+}
+
 template <class Fn>
 void for_each_subscription(const Subscribe& packet, Fn&& fn) {
-  Reader in(packet.payload);
-  while (!in.empty()) {
+  for_each_entry(packet.payload, [&](Reader& in) {
     Subscription s;
     in.utf8(s.filter);
     in.u8(s.options);
     fn(s);
-  }
+  });
 }
 
 template <class Fn>
 void for_each_filter(const Unsubscribe& packet, Fn&& fn) {
-  Reader in(packet.payload);
-  while (!in.empty()) {
+  for_each_entry(packet.payload, [&](Reader& in) {
     std::string_view filter;
     in.utf8(filter);
     fn(filter);
-  }
+  });
 }
 
 }  // namespace edgegw::mqtt

@@ -25,23 +25,32 @@ std::size_t encode(MutableBytes out, const Subscribe& p, Version version) {
   });
 }
 
-Reason decode(Bytes body, Version version, Subscribe& out) {
+// SUBSCRIBE and UNSUBSCRIBE: packet id, properties, then a list of at least one entry
+// [MQTT-3.8.3-2, 3.10.3-2], each checked by check_one(reader).
+template <class Packet, class CheckOne>
+Reason decode_list(Bytes body, Version version, PacketType type, Packet& out, CheckOne&& check_one) {
   Reader in(body);
-  Reason r = decode_id_and_properties(in, version, PacketType::subscribe, out.packet_id, out.props);
+  Reason r = decode_id_and_properties(in, version, type, out.packet_id, out.props);
   if (r != Reason::success) return r;
   out.payload = in.rest();
   Reader list(out.payload);
   if (list.empty()) return Reason::protocol_error;
   while (!list.empty()) {
+    if ((r = check_one(list)) != Reason::success) return r;
+  }
+  return Reason::success;
+}
+
+Reason decode(Bytes body, Version version, Subscribe& out) {
+  return decode_list(body, version, PacketType::subscribe, out, [&](Reader& list) {
     std::string_view filter;
     std::uint8_t options;
     if (!list.utf8(filter) || !list.u8(options)) return Reason::malformed_packet;
     // QoS 3 and reserved bits [MQTT-3.8.3-4/5]; 3.1.1 allows only the QoS bits.
     const std::uint8_t reserved = version == Version::v5 ? 0xc0 : 0xfc;
     if ((options & reserved) || (options & 0x03) == 3 || ((options >> 4) & 0x03) == 3) return Reason::malformed_packet;
-    if (filter.empty()) return Reason::protocol_error;
-  }
-  return Reason::success;
+    return filter.empty() ? Reason::protocol_error : Reason::success;
+  });
 }
 
 std::size_t encode(MutableBytes out, const Unsubscribe& p, Version version) {
@@ -54,17 +63,10 @@ std::size_t encode(MutableBytes out, const Unsubscribe& p, Version version) {
 }
 
 Reason decode(Bytes body, Version version, Unsubscribe& out) {
-  Reader in(body);
-  Reason r = decode_id_and_properties(in, version, PacketType::unsubscribe, out.packet_id, out.props);
-  if (r != Reason::success) return r;
-  out.payload = in.rest();
-  Reader list(out.payload);
-  if (list.empty()) return Reason::protocol_error;
-  while (!list.empty()) {
+  return decode_list(body, version, PacketType::unsubscribe, out, [](Reader& list) {
     std::string_view filter;
-    if (!list.utf8(filter)) return Reason::malformed_packet;
-  }
-  return Reason::success;
+    return list.utf8(filter) ? Reason::success : Reason::malformed_packet;
+  });
 }
 
 std::size_t encode(MutableBytes out, const SubAck& p, Version version) {
