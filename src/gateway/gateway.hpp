@@ -101,6 +101,8 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   const mem::Pool& pool() const { return *m_pool; }
   const mqtt::Session& ingest() const { return *m_ingest; }
   const mqtt::Session& uplink() const { return *m_uplink; }
+  // A batch is on the disk (the sync thread has not answered yet).
+  bool syncing() const { return m_sync.busy(); }
   // Messages handed to the uplink and not yet acknowledged upstream.
   std::size_t inflight_count() const { return m_inflight.size(); }
   // The local broker accepted every ingest subscription of the current connection.

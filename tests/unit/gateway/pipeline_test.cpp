@@ -37,6 +37,10 @@ class GatedDisk final : public spool::Disk {
     m_changed.wait(lock, [&] { return m_open; });
     return spool::Disk::fdatasync(fd);
   }
+  bool is_open() {
+    std::lock_guard lock(m_mutex);
+    return m_open;
+  }
   void set_open(bool open) {
     std::lock_guard lock(m_mutex);
     m_open = open;
@@ -138,11 +142,15 @@ struct Rig {
     EXPECT_TRUE(gw->start(error)) << error;
   }
 
-  // Runs the loop until it has nothing left to do now (the sync thread's answers
-  // included), after moving the clock by `by`.
+  // Runs the loop until it has nothing left to do now, after moving the clock by `by`: a
+  // sync the gate lets through is waited for (however slow the machine, an emulator
+  // included), and what it releases is sent.
   void step(event::Duration by = 0s) {
     time.advance(by);
-    for (int i = 0; i < 8; ++i) loop.run_once(2ms);
+    const auto give_up = std::chrono::steady_clock::now() + 30s;
+    do {
+      for (int i = 0; i < 8; ++i) loop.run_once(2ms);
+    } while (gw->syncing() && disk.is_open() && std::chrono::steady_clock::now() < give_up);
   }
   // Both brokers accept the connection; the local one grants the subscription.
   void connect_local() {
