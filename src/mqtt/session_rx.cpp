@@ -243,9 +243,12 @@ void Session::handle_puback(const Ack& ack) {
 }
 
 // Publishes leave the ring in order: the oldest once it is acknowledged, with every
-// acknowledged one behind it.
+// acknowledged one behind it. Those may lie past the send cursor (acknowledged before a
+// reconnect, and not passed over yet while the window was full): the cursor moves up with
+// the head, so it never names a position whose storage a new publish may take.
 void Session::drop_acked_publishes() {
   while (!m_out.empty() && m_out.front().acked) m_out.pop_front();
+  m_out_next = std::max(m_out_next, m_out.head());
 }
 
 namespace {
