@@ -287,6 +287,7 @@ class Session final : private event::IoHandler,
   // input (session_rx.cpp)
   void read_input();
   bool consume_buffered();
+  bool take_body(std::size_t n);
   void handle_packet(Bytes body);
   void handle_connack(Bytes body);
   bool fall_back_to_311();

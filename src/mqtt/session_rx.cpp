@@ -123,10 +123,7 @@ bool Session::consume_buffered() {
       case RxMode::slot_body: {
         const std::size_t n = std::min<std::size_t>(avail, m_header.remaining - m_body_filled);
         std::memcpy(m_rx_slot->data + m_body_filled, buffered.data(), n);
-        m_rx_begin += n;
-        m_body_filled += static_cast<std::uint32_t>(n);
-        if (m_body_filled < m_header.remaining) return true;
-        m_rx_mode = RxMode::header;
+        if (!take_body(n)) return true;
         handle_publish();
         break;
       }
@@ -139,15 +136,22 @@ bool Session::consume_buffered() {
           if (at < 2) m_discard_prefix[at] = buffered[i];
           else if (at >= 2 + topic_len && at < 4 + topic_len) m_discard_prefix[at - topic_len] = buffered[i];
         }
-        m_rx_begin += n;
-        m_body_filled += static_cast<std::uint32_t>(n);
-        if (m_body_filled < m_header.remaining) return true;
-        m_rx_mode = RxMode::header;
+        if (!take_body(n)) return true;
         finish_discard();
         break;
       }
     }
   }
+}
+
+// `n` more bytes of a PUBLISH body were taken from the receive buffer. True when the body
+// is complete: a fixed header comes next.
+bool Session::take_body(std::size_t n) {
+  m_rx_begin += n;
+  m_body_filled += static_cast<std::uint32_t>(n);
+  if (m_body_filled < m_header.remaining) return false;
+  m_rx_mode = RxMode::header;
+  return true;
 }
 
 void Session::push_ack(std::uint16_t packet_id, std::uint8_t qos, bool ready) {
