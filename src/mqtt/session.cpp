@@ -60,14 +60,12 @@ Session::Session(event::Loop& loop, Transport& transport, mem::Pool* pool, Sessi
       m_random(m_options.random_seed ? m_options.random_seed
                                       : static_cast<std::uint64_t>(event::Clock::now().time_since_epoch().count())),
       m_rx_cap(m_options.rx_buffer_bytes),
-      m_ack_cap(m_options.receive_maximum ? m_options.receive_maximum : 1),
+      m_acks(m_options.receive_maximum),  // (a capacity of 0 is made 1)
       m_tx_cap(m_options.tx_buffer_bytes ? m_options.tx_buffer_bytes
                                          : (pool ? pool->slot_capacity() : 4096) + k_tx_headroom),
-      m_out_cap(m_options.max_inflight ? m_options.max_inflight : 1) {
+      m_out(m_options.max_inflight) {
   m_rx.reset(new std::uint8_t[m_rx_cap]);
   m_tx.reset(new std::uint8_t[m_tx_cap]);
-  m_acks.reset(new PendingAck[m_ack_cap]);
-  m_out.reset(new Outgoing[m_out_cap]);
   m_awaiting_rel.reset(new IdSet);
   m_pubcomp_owed.reset(new IdSet);
   m_subscriptions.reserve(m_options.subscriptions.size());
@@ -87,12 +85,12 @@ Session::~Session() {
 }
 
 std::size_t Session::footprint_bytes() const {
-  return m_rx_cap + m_tx_cap + m_ack_cap * sizeof(PendingAck) + m_out_cap * sizeof(Outgoing) +
+  return m_rx_cap + m_tx_cap + m_acks.capacity() * sizeof(PendingAck) + m_out.capacity() * sizeof(Outgoing) +
          2 * sizeof(IdSet) + m_subscriptions.capacity() * sizeof(Subscription);
 }
 
 std::uint32_t Session::publish_window() const {
-  return std::min<std::uint32_t>(m_out_cap, m_server_receive_maximum);
+  return std::min<std::uint32_t>(static_cast<std::uint32_t>(m_out.capacity()), m_server_receive_maximum);
 }
 
 std::uint16_t Session::keepalive_s() const {
@@ -125,7 +123,7 @@ void Session::handle_progress(Progress progress) {
     }
     case Progress::want_read: m_progress_events = EPOLLIN; break;
     case Progress::want_write: m_progress_events = EPOLLOUT; break;
-    case Progress::failed: fail(Reason::unspecified_error, false, "%s", m_transport.error()); return;
+    case Progress::failed: fail(Reason::unspecified_error, Origin::local, "%s", m_transport.error()); return;
   }
   update_interest();
 }
@@ -139,7 +137,7 @@ void Session::send_connect() {
   if (c.version == Version::v5) {
     c.props.session_expiry = m_options.session_expiry_s;
     c.props.mark(PropertyId::session_expiry);
-    c.props.receive_maximum = static_cast<std::uint16_t>(m_ack_cap);
+    c.props.receive_maximum = static_cast<std::uint16_t>(m_acks.capacity());
     c.props.mark(PropertyId::receive_maximum);
     // A session that takes no messages tells the broker the largest packet it reads. One
     // that does (ingest) does not: the broker would drop a larger message silently, where
@@ -152,39 +150,39 @@ void Session::send_connect() {
   m_tx_begin = m_tx_end = 0;
   m_tx_end = encode(std::span(m_tx.get(), m_tx_cap), c);
   if (m_tx_end == 0) {
-    fail(Reason::implementation_specific_error, false, "CONNECT does not fit the send buffer");
+    fail(Reason::implementation_specific_error, Origin::local, "CONNECT does not fit the send buffer");
     return;
   }
   m_state = SessionState::awaiting_connack;
   write_out();
 }
 
-void Session::fail(Reason reason, bool from_server, const char* fmt, ...) {
+void Session::fail(Reason reason, Origin origin, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vfail(reason, from_server, fmt, ap);
+  vfail(reason, origin, fmt, ap);
   va_end(ap);
 }
 
-void Session::fail_until_fixed(Reason reason, bool from_server, const char* fmt, ...) {
+void Session::fail_until_fixed(Reason reason, Origin origin, const char* fmt, ...) {
   if (m_failing || m_state == SessionState::stopped || m_state == SessionState::backoff) return;
   va_list ap;
   va_start(ap, fmt);
-  vfail(reason, from_server, fmt, ap);
+  vfail(reason, origin, fmt, ap);
   va_end(ap);
   m_failure_until_fixed = true;
   EGW_LOG_LIMITED(error, "mqtt %s: %s", m_options.client_id.c_str(), m_failure_text);
 }
 
-void Session::vfail(Reason reason, bool from_server, const char* fmt, va_list ap) {
+void Session::vfail(Reason reason, Origin origin, const char* fmt, va_list ap) {
   if (m_failing || m_state == SessionState::stopped || m_state == SessionState::backoff) return;
   m_failing = true;
   std::vsnprintf(m_failure_text, sizeof m_failure_text, fmt, ap);
-  m_failure = DisconnectInfo{reason, from_server, m_failure_text};
+  m_failure = DisconnectInfo{reason, origin == Origin::server, m_failure_text};
   if (reason == Reason::malformed_packet || reason == Reason::protocol_error) ++m_counters.protocol_errors;
   // Tell a v5 server why we are leaving, if it was its packet that was bad, with a reason
   // a client may send (3.14.2.1; 0x8D keepalive timeout, say, is the server's).
-  if (m_options.version == Version::v5 && m_state == SessionState::connected && !from_server &&
+  if (m_options.version == Version::v5 && m_state == SessionState::connected && origin == Origin::local &&
       reason != Reason::unspecified_error) {
     Disconnect d;
     d.reason = client_disconnect_reason(reason);
@@ -213,11 +211,11 @@ void Session::close_now() {
   m_transport.close();
   reset_input();
   ++m_connection;  // tokens of this connection are stale from now on
-  m_ack_head = m_ack_tail = 0;
+  m_acks.clear();
   m_tx_begin = m_tx_end = 0;
   m_ping_pending = m_ping_outstanding = m_subscribe_pending = false;
   // Everything not acknowledged is sent again, with DUP, on the next connection.
-  m_out_next = m_out_head;
+  m_out_next = m_out.head();
   m_outstanding = 0;
   m_server_receive_maximum = 65535;
   m_server_max_packet = 0;
@@ -311,7 +309,7 @@ void Session::on_io(std::uint32_t events) {
     return;
   }
   if ((events & EPOLLRDHUP) && m_paused) {
-    fail(Reason::unspecified_error, true, "the broker closed the connection while edgegw held its input");
+    fail(Reason::unspecified_error, Origin::server, "the broker closed the connection while edgegw held its input");
     return;
   }
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) read_input();
@@ -347,7 +345,7 @@ void Session::on_timer(event::Timer& timer) {
     case SessionState::backoff: connect_now(); return;
     case SessionState::connecting:
     case SessionState::awaiting_connack:
-      fail(Reason::unspecified_error, false, "connect timed out after %lld ms waiting for %s",
+      fail(Reason::unspecified_error, Origin::local, "connect timed out after %lld ms waiting for %s",
            static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(m_options.connect_timeout).count()),
            m_state == SessionState::connecting ? m_transport.pending() : "the CONNACK");
       return;
@@ -356,7 +354,8 @@ void Session::on_timer(event::Timer& timer) {
   const event::TimePoint now = m_loop.now();
   if (m_ping_outstanding && now >= ping_deadline()) {
     if (!m_paused) {
-      fail(Reason::keepalive_timeout, false, "no PINGRESP, and nothing else from the broker for %lld ms (keepalive %u s)",
+      fail(Reason::keepalive_timeout, Origin::local,
+           "no PINGRESP, and nothing else from the broker for %lld ms (keepalive %u s)",
            static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(now - m_last_rx).count()),
            keepalive_s());
       return;
@@ -439,8 +438,8 @@ void Session::compose() {
 
 bool Session::compose_acks() {
   bool fits = true;
-  while (m_ack_head != m_ack_tail) {
-    PendingAck& a = m_acks[m_ack_head % m_ack_cap];
+  while (!m_acks.empty()) {
+    PendingAck& a = m_acks.front();
     if (!a.ready) break;
     const PacketType type = a.qos == 2 ? PacketType::pubrec : PacketType::puback;
     std::size_t n = encode(tx_space(), Ack{type, a.packet_id}, m_options.version);
@@ -450,10 +449,10 @@ bool Session::compose_acks() {
     }
     m_tx_end += n;
     if (a.qos == 2) m_awaiting_rel->insert(a.packet_id);
-    ++m_ack_head;
+    m_acks.pop_front();
   }
   // Room in the ring again: reading resumes (also when only part of the acks fit).
-  if (m_ack_tail - m_ack_head < m_ack_cap && (m_paused & k_pause_acks)) {
+  if (!m_acks.full() && (m_paused & k_pause_acks)) {
     m_paused &= static_cast<std::uint8_t>(~k_pause_acks);
     m_loop.defer(*this);
   }
@@ -462,8 +461,8 @@ bool Session::compose_acks() {
 
 void Session::compose_publishes() {
   const std::uint32_t window = publish_window();
-  while (m_out_next != m_out_tail && m_outstanding < window) {
-    Outgoing& o = m_out[m_out_next % m_out_cap];
+  while (m_out_next != m_out.tail() && m_outstanding < window) {
+    Outgoing& o = m_out[m_out_next];
     if (o.acked) {  // acknowledged out of order before a reconnect
       ++m_out_next;
       continue;
@@ -481,7 +480,7 @@ void Session::compose_publishes() {
       // Queued under a larger limit (or none), before this connection: it can never go.
       o.acked = true;
       ++m_out_next;
-      while (m_out_head != m_out_tail && m_out[m_out_head % m_out_cap].acked) ++m_out_head;
+      drop_acked_publishes();
       m_handler.on_published(o.cookie, Reason::packet_too_large);
       continue;
     }
@@ -526,7 +525,7 @@ void Session::write_out() {
       continue;
     }
     if (r.status == IoStatus::would_block) break;
-    fail(Reason::unspecified_error, false, "%s", r.status == IoStatus::closed ? "connection closed by peer"
+    fail(Reason::unspecified_error, Origin::local, "%s", r.status == IoStatus::closed ? "connection closed by peer"
                                                                              : m_transport.error());
     return;
   }
@@ -562,17 +561,17 @@ PublishStatus Session::publish(const OutMessage& message, std::uint64_t cookie) 
     return PublishStatus::queued;
   }
   if (publish_room() == 0) return PublishStatus::window_full;
-  m_out[m_out_tail++ % m_out_cap] = Outgoing{message, cookie, take_packet_id(), false, false};
+  m_out.push(Outgoing{message, cookie, take_packet_id(), false, false});
   flush_later();
   return PublishStatus::queued;
 }
 
 void Session::ack(AckToken token) {
-  if (token.connection != m_connection || token.seq - m_ack_head >= m_ack_tail - m_ack_head) {
+  if (token.connection != m_connection || !m_acks.holds(token.position)) {
     ++m_counters.stale_acks;
     return;
   }
-  m_acks[token.seq % m_ack_cap].ready = true;
+  m_acks[token.position].ready = true;
   flush_later();
 }
 

@@ -9,7 +9,9 @@
 //
 // Callbacks to SessionHandler run on the loop thread, never from inside a call the
 // application made into the session (failures are handled on the next loop iteration),
-// with one exception: stop() reports on_disconnected() before it returns.
+// except in stop(): it reports on_disconnected() before it returns, and composing what is
+// due before its DISCONNECT may report on_published() for a queued message over the
+// server's Maximum Packet Size.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,7 @@
 
 #include "event/loop.hpp"
 #include "mem/pool.hpp"
+#include "mem/ring.hpp"
 #include "mqtt/codec/packets.hpp"
 #include "mqtt/id_set.hpp"
 #include "mqtt/transport.hpp"
@@ -43,7 +46,7 @@ struct Message {
 // ignored (the broker redelivers those messages after the reconnect).
 struct AckToken {
   std::uint32_t connection = 0;
-  std::uint32_t seq = 0;
+  std::uint64_t position = 0;  // the message's absolute position in the session's ack ring
 };
 
 // A message to publish. The views must stay valid until on_published() for its cookie
@@ -62,12 +65,14 @@ enum class PublishStatus {
   window_full,    // max_inflight QoS 1 messages are queued already
   not_connected,  // QoS 0 while not connected
   buffer_full,    // QoS 0: no room in the send buffer now
-  too_large,      // larger than the send buffer or the server's Maximum Packet Size
+  too_large,      // over the send buffer less its 1 KiB headroom, or the server's Maximum Packet Size
 };
 
 struct DisconnectInfo {
   Reason reason = Reason::success;
-  bool from_server = false;  // the server sent DISCONNECT or refused in CONNACK
+  // The server ended it: it sent DISCONNECT, refused (or allowed less than publish_qos) in
+  // CONNACK, or closed the connection while edgegw held its input.
+  bool from_server = false;
   const char* detail = "";   // readable cause, valid during the callback
 };
 
@@ -76,9 +81,13 @@ class SessionHandler {
   virtual void on_connected(bool session_present) = 0;
   virtual void on_disconnected(const DisconnectInfo& info) = 0;
   virtual void on_message(const Message& message, AckToken token) = 0;
-  // After each SUBACK: the state of every filter, in order (Session::subscription_states).
+  // After each SUBACK, and after a CONNACK that rules out every filter (no SUBSCRIBE goes):
+  // the state of every filter, in order (Session::subscription_states).
   virtual void on_subscribed(Bytes states) { (void)states; }
-  // The broker acknowledged a QoS 1 publish (reason >= 0x80: it refused the message).
+  // A QoS 1 publish is done with: the broker acknowledged it (reason >= 0x80: it refused
+  // it), or the session gave it up: packet_too_large when it exceeds the server's Maximum
+  // Packet Size, or the reason of the DISCONNECTs that kept ending connections while it was
+  // the oldest in flight (blame_oldest_publish).
   virtual void on_published(std::uint64_t cookie, Reason reason) { (void)cookie, (void)reason; }
 
  protected:
@@ -107,7 +116,7 @@ struct SessionOptions {
   std::uint16_t receive_maximum = 64;  // received QoS 1/2 messages awaiting ack() at once
   std::uint16_t max_inflight = 64;     // QoS 1 publishes queued or awaiting PUBACK at once
   std::size_t rx_buffer_bytes = 8192;  // largest non-PUBLISH packet accepted
-  std::size_t tx_buffer_bytes = 0;     // 0: room for the largest pool message plus 1 KiB
+  std::size_t tx_buffer_bytes = 0;     // 0: a pool slot (4 KiB without a pool) plus 1 KiB
   event::Duration connect_timeout = std::chrono::seconds(10);
   event::Duration reconnect_min = std::chrono::milliseconds(200);
   event::Duration reconnect_max = std::chrono::seconds(30);
@@ -123,17 +132,19 @@ struct SessionCounters {
   std::uint64_t received = 0;            // messages handed to on_message
   std::uint64_t refused_oversize = 0;    // larger than a pool slot: acknowledged and dropped
   std::uint64_t duplicates_dropped = 0;  // QoS 2 redeliveries already accepted
-  std::uint64_t stale_acks = 0;          // ack() for a message of an earlier connection
-  std::uint64_t published = 0;           // QoS 0/1 PUBLISH packets written (resends too)
+  std::uint64_t stale_acks = 0;          // ack() of an earlier connection, or after its PUBACK/PUBREC went
+  std::uint64_t published = 0;           // QoS 0/1 PUBLISH packets put in the send buffer (resends too)
   std::uint64_t resent = 0;              // of those, QoS 1 sent again (DUP) after a reconnect
   std::uint64_t publish_acked = 0;
   std::uint64_t connects = 0;            // successful CONNACKs
-  std::uint64_t connect_failures = 0;
-  std::uint64_t disconnects = 0;
-  std::uint64_t protocol_errors = 0;     // malformed or illegal packets from the server
+  std::uint64_t connect_failures = 0;    // attempts ended before a successful CONNACK (stop() too)
+  std::uint64_t disconnects = 0;         // connections ended after a successful CONNACK
+  // Failures for a malformed packet or a protocol error: the server's packets found bad,
+  // or the server's DISCONNECT saying so of ours.
+  std::uint64_t protocol_errors = 0;
   std::uint64_t pings_sent = 0;
   std::uint64_t pongs_received = 0;
-  std::uint64_t input_pauses = 0;        // times reading stopped for a full pool or ack ring
+  std::uint64_t input_pauses = 0;        // times reading stopped: full pool or ack ring, hold_input
   std::uint64_t retain_stripped = 0;     // publishes sent without their retain flag (Retain Available 0)
   std::uint64_t sessions_lost = 0;       // CONNACKs without the session we asked to resume
   std::uint64_t subscribe_refusals = 0;  // filters a SUBACK refused (each retry counts again)
@@ -164,7 +175,8 @@ class Session final : private event::IoHandler,
 
   // Connects now, and again after every failure, until stop().
   void start();
-  // Sends DISCONNECT (best effort) and closes; on_disconnected runs before this returns.
+  // Sends DISCONNECT (best effort, when connected) and closes; on_disconnected runs before
+  // this returns, unless there was no connection or attempt to end (backoff, stopped).
   void stop();
 
   // The application holds the message durably (or no longer needs it redelivered): its
@@ -181,13 +193,13 @@ class Session final : private event::IoHandler,
 
   PublishStatus publish(const OutMessage& message, std::uint64_t cookie);
   // How many more QoS 1 messages publish() would take now.
-  std::uint32_t publish_room() const { return m_out_cap - (m_out_tail - m_out_head); }
+  std::uint32_t publish_room() const { return static_cast<std::uint32_t>(m_out.room()); }
 
   SessionState state() const { return m_state; }
   const SessionCounters& counters() const { return m_counters; }
   // Effective publish window: min(max_inflight, server Receive Maximum).
   std::uint32_t publish_window() const;
-  std::uint32_t unacked_received() const { return m_ack_tail - m_ack_head; }
+  std::uint32_t unacked_received() const { return static_cast<std::uint32_t>(m_acks.size()); }
   Version version() const { return m_options.version; }
   // Per subscription filter, in order: the granted QoS (0-2), the broker's refusal (a
   // reason code >= 0x80; refusals that may pass are asked for again), or k_unanswered
@@ -196,7 +208,7 @@ class Session final : private event::IoHandler,
   Bytes subscription_states() const { return {m_sub_state.data(), m_sub_state.size()}; }
   // The broker keeps retained messages (false: Retain Available 0; the flag is dropped).
   bool retain_available() const { return m_server_retain_available; }
-  // Heap bytes this session took at construction (buffers, rings, bitsets).
+  // Heap bytes of the buffers, rings, bitsets and subscription list (sized at construction).
   std::size_t footprint_bytes() const;
 
  private:
@@ -226,11 +238,16 @@ class Session final : private event::IoHandler,
   void connect_now();
   void handle_progress(Progress progress);
   void send_connect();
-  void fail(Reason reason, bool from_server, const char* fmt, ...) __attribute__((format(printf, 4, 5)));
+  // Whose word ended the connection: the server's (it sent DISCONNECT, refused in CONNACK,
+  // or closed while we held its input; DisconnectInfo::from_server), or ours (timeouts,
+  // transport errors, and packets of the server's we found bad: a v5 server is then told
+  // why in a DISCONNECT).
+  enum class Origin : std::uint8_t { local, server };
+  void fail(Reason reason, Origin origin, const char* fmt, ...) __attribute__((format(printf, 4, 5)));
   // A failure that retrying soon cannot mend (a setting or the broker must change): logged
   // as an error, and the next attempt waits reconnect_max.
-  void fail_until_fixed(Reason reason, bool from_server, const char* fmt, ...) __attribute__((format(printf, 4, 5)));
-  void vfail(Reason reason, bool from_server, const char* fmt, va_list ap);
+  void fail_until_fixed(Reason reason, Origin origin, const char* fmt, ...) __attribute__((format(printf, 4, 5)));
+  void vfail(Reason reason, Origin origin, const char* fmt, va_list ap);
   void close_now();
   void update_interest();
   bool usable() const { return m_state >= SessionState::awaiting_connack && !m_failing; }
@@ -238,8 +255,9 @@ class Session final : private event::IoHandler,
   event::TimePoint ping_deadline() const;
   std::uint16_t keepalive_s() const;
 
-  // Output is composed and written once per loop iteration, at its end (ack() and
-  // publish() only mark what is due), so a burst leaves in one write.
+  // Output is composed and written once per loop iteration, at its end (ack() and a QoS 1
+  // publish() only mark what is due; a QoS 0 publish() is composed at once, and written
+  // early only when the send buffer is full), so a burst leaves in one write.
   class Flusher final : public event::Deferred {
    public:
     explicit Flusher(Session& session) : Deferred(true), m_session(session) {}
@@ -269,11 +287,13 @@ class Session final : private event::IoHandler,
   // input (session_rx.cpp)
   void read_input();
   bool consume_buffered();
+  bool take_body(std::size_t n);
   void handle_packet(Bytes body);
   void handle_connack(Bytes body);
   bool fall_back_to_311();
   void handle_publish();
   void handle_puback(const Ack& ack);
+  void drop_acked_publishes();
   void blame_oldest_publish(Reason reason);
   void finish_discard();
   void push_ack(std::uint16_t packet_id, std::uint8_t qos, bool ready);
@@ -331,8 +351,7 @@ class Session final : private event::IoHandler,
   bool m_hold = false;  // the application's hold: pause at the next PUBLISH
 
   // received messages awaiting ack, in arrival order
-  std::unique_ptr<PendingAck[]> m_acks;
-  std::uint32_t m_ack_cap, m_ack_head = 0, m_ack_tail = 0;
+  mem::Ring<PendingAck> m_acks;
   // QoS 2: PUBREC sent, PUBREL awaited; PUBREL received, PUBCOMP owed (bit per packet id)
   std::unique_ptr<IdSet> m_awaiting_rel, m_pubcomp_owed;
 
@@ -345,8 +364,11 @@ class Session final : private event::IoHandler,
   std::vector<std::size_t> m_sub_batch_index;  // ... and their indices
   std::uint16_t m_sub_packet_id = 0;
   unsigned m_sub_attempt = 0;
-  std::unique_ptr<Outgoing[]> m_out;
-  std::uint32_t m_out_cap, m_out_head = 0, m_out_next = 0, m_out_tail = 0, m_outstanding = 0;
+  // QoS 1 publishes: queued, then sent from m_out_next on (head() <= m_out_next <= tail());
+  // an entry leaves at the head once it and all before it are acknowledged (or given up).
+  mem::Ring<Outgoing> m_out;
+  std::uint64_t m_out_next = 0;
+  std::uint32_t m_outstanding = 0;  // sent on this connection, not acknowledged
   std::uint16_t m_next_packet_id = 1;
   // blame_oldest_publish: the publish that was oldest at the last DISCONNECTs, and how many
   static constexpr unsigned k_poison_strikes = 3;

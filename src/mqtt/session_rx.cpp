@@ -52,11 +52,11 @@ void Session::read_input() {
       continue;
     }
     if (r.status == IoStatus::closed) {
-      fail(Reason::unspecified_error, false, "connection closed by the server");
+      fail(Reason::unspecified_error, Origin::local, "connection closed by the server");
       return;
     }
     if (r.status == IoStatus::error) {
-      fail(Reason::unspecified_error, false, "%s", m_transport.error());
+      fail(Reason::unspecified_error, Origin::local, "%s", m_transport.error());
       return;
     }
   }
@@ -76,14 +76,14 @@ bool Session::consume_buffered() {
         HeaderStatus st = decode_fixed_header(buffered, m_header);
         if (st == HeaderStatus::need_more) return true;
         if (st == HeaderStatus::malformed) {
-          fail(Reason::malformed_packet, false, "malformed fixed header (first byte 0x%02x)", buffered[0]);
+          fail(Reason::malformed_packet, Origin::local, "malformed fixed header (first byte 0x%02x)", buffered[0]);
           return false;
         }
         m_rx_begin += m_header.size;
         if (m_header.type == PacketType::publish) {
           m_rx_mode = RxMode::publish_start;
         } else if (m_header.remaining > m_rx_cap) {
-          fail(Reason::packet_too_large, false, "%s of %u bytes exceeds the %zu-byte receive buffer",
+          fail(Reason::packet_too_large, Origin::local, "%s of %u bytes exceeds the %zu-byte receive buffer",
                packet_name(m_header.type), m_header.remaining, m_rx_cap);
           return false;
         } else {
@@ -103,7 +103,7 @@ bool Session::consume_buffered() {
           return false;
         }
         const bool needs_ack = (m_header.flags & 0x06) != 0;
-        if (needs_ack && m_ack_tail - m_ack_head == m_ack_cap) {
+        if (needs_ack && m_acks.full()) {
           pause_input(k_pause_acks);
           return false;
         }
@@ -123,10 +123,7 @@ bool Session::consume_buffered() {
       case RxMode::slot_body: {
         const std::size_t n = std::min<std::size_t>(avail, m_header.remaining - m_body_filled);
         std::memcpy(m_rx_slot->data + m_body_filled, buffered.data(), n);
-        m_rx_begin += n;
-        m_body_filled += static_cast<std::uint32_t>(n);
-        if (m_body_filled < m_header.remaining) return true;
-        m_rx_mode = RxMode::header;
+        if (!take_body(n)) return true;
         handle_publish();
         break;
       }
@@ -139,10 +136,7 @@ bool Session::consume_buffered() {
           if (at < 2) m_discard_prefix[at] = buffered[i];
           else if (at >= 2 + topic_len && at < 4 + topic_len) m_discard_prefix[at - topic_len] = buffered[i];
         }
-        m_rx_begin += n;
-        m_body_filled += static_cast<std::uint32_t>(n);
-        if (m_body_filled < m_header.remaining) return true;
-        m_rx_mode = RxMode::header;
+        if (!take_body(n)) return true;
         finish_discard();
         break;
       }
@@ -150,16 +144,25 @@ bool Session::consume_buffered() {
   }
 }
 
+// `n` more bytes of a PUBLISH body were taken from the receive buffer. True when the body
+// is complete: a fixed header comes next.
+bool Session::take_body(std::size_t n) {
+  m_rx_begin += n;
+  m_body_filled += static_cast<std::uint32_t>(n);
+  if (m_body_filled < m_header.remaining) return false;
+  m_rx_mode = RxMode::header;
+  return true;
+}
+
 void Session::push_ack(std::uint16_t packet_id, std::uint8_t qos, bool ready) {
-  m_acks[m_ack_tail % m_ack_cap] = PendingAck{packet_id, qos, ready};
-  ++m_ack_tail;
+  m_acks.push(PendingAck{packet_id, qos, ready});  // publish_start made room
 }
 
 void Session::finish_discard() {
   const std::uint8_t qos = (m_header.flags >> 1) & 0x03;
   const auto packet_id = static_cast<std::uint16_t>((m_discard_prefix[2] << 8) | m_discard_prefix[3]);
   if (qos > 0 && packet_id == 0) {
-    fail(Reason::malformed_packet, false, "PUBLISH of %u bytes with packet id 0", m_header.remaining);
+    fail(Reason::malformed_packet, Origin::local, "PUBLISH of %u bytes with packet id 0", m_header.remaining);
     return;
   }
   ++m_counters.refused_oversize;
@@ -176,7 +179,7 @@ void Session::handle_publish() {
   if (r == Reason::success && p.props.has(PropertyId::topic_alias)) r = Reason::topic_alias_invalid;  // we allow none
   if (r != Reason::success) {
     m_pool->release(slot);
-    fail(r, false, "bad PUBLISH from the server: %s", reason_name(r));
+    fail(r, Origin::local, "bad PUBLISH from the server: %s", reason_name(r));
     return;
   }
   if (p.topic.size() + p.payload.size() > m_pool->slot_bytes()) {
@@ -195,7 +198,7 @@ void Session::handle_publish() {
     push_ack(p.packet_id, 2, true);
     return;
   }
-  AckToken token{m_connection, m_ack_tail};
+  AckToken token{m_connection, m_acks.tail()};
   if (p.qos > 0) push_ack(p.packet_id, p.qos, false);
   ++m_counters.received;
   Message m{slot, p.topic, p.payload, p.props, p.qos, p.retain, p.dup, p.packet_id};
@@ -213,8 +216,8 @@ void Session::blame_oldest_publish(Reason reason) {
   const bool blames_a_packet = reason == Reason::malformed_packet || reason == Reason::protocol_error ||
                                reason == Reason::topic_name_invalid || reason == Reason::packet_too_large ||
                                reason == Reason::payload_format_invalid;
-  if (!blames_a_packet || m_out_head == m_out_next) return;  // nothing of ours was in flight
-  Outgoing& o = m_out[m_out_head % m_out_cap];
+  if (!blames_a_packet || m_out.head() == m_out_next) return;  // nothing of ours was in flight
+  Outgoing& o = m_out.front();
   if (m_strikes == 0 || o.cookie != m_struck_cookie) {
     m_struck_cookie = o.cookie;
     m_strikes = 0;
@@ -222,7 +225,7 @@ void Session::blame_oldest_publish(Reason reason) {
   if (++m_strikes < k_poison_strikes) return;
   m_strikes = 0;
   o.acked = true;
-  while (m_out_head != m_out_tail && m_out[m_out_head % m_out_cap].acked) ++m_out_head;
+  drop_acked_publishes();
   EGW_LOG(error, "mqtt %s: the server disconnected us %u times in a row (%s) while message %" PRIu64
                  " was the oldest unacknowledged one: given up",
           m_options.client_id.c_str(), k_poison_strikes, reason_name(reason), o.cookie);
@@ -230,17 +233,26 @@ void Session::blame_oldest_publish(Reason reason) {
 }
 
 void Session::handle_puback(const Ack& ack) {
-  for (std::uint32_t i = m_out_head; i != m_out_next; ++i) {
-    Outgoing& o = m_out[i % m_out_cap];
+  for (std::uint64_t i = m_out.head(); i != m_out_next; ++i) {
+    Outgoing& o = m_out[i];
     if (o.packet_id != ack.packet_id || o.acked) continue;
     o.acked = true;
     --m_outstanding;
     ++m_counters.publish_acked;
-    while (m_out_head != m_out_tail && m_out[m_out_head % m_out_cap].acked) ++m_out_head;
+    drop_acked_publishes();
     m_handler.on_published(o.cookie, ack.reason);
     return;
   }
   EGW_LOG(debug, "mqtt %s: PUBACK for unknown packet id %u ignored", m_options.client_id.c_str(), ack.packet_id);
+}
+
+// Publishes leave the ring in order: the oldest once it is acknowledged, with every
+// acknowledged one behind it. Those may lie past the send cursor (acknowledged before a
+// reconnect, and not passed over yet while the window was full): the cursor moves up with
+// the head, so it never names a position whose storage a new publish may take.
+void Session::drop_acked_publishes() {
+  while (!m_out.empty() && m_out.front().acked) m_out.pop_front();
+  m_out_next = std::max(m_out_next, m_out.head());
 }
 
 namespace {
@@ -277,9 +289,9 @@ void Session::handle_connack(Bytes body) {
   // "unacceptable protocol version", and no properties (which MQTT 5 would not parse).
   if (m_options.version == Version::v5 && body.size() == 2 && body[0] == 0 && body[1] == 0x01) {
     if (fall_back_to_311()) {
-      fail(Reason::unsupported_protocol_version, true, "the broker speaks MQTT 3.1.1 only");
+      fail(Reason::unsupported_protocol_version, Origin::server, "the broker speaks MQTT 3.1.1 only");
     } else {
-      fail_until_fixed(Reason::unsupported_protocol_version, true,
+      fail_until_fixed(Reason::unsupported_protocol_version, Origin::server,
                        "the broker speaks MQTT 3.1.1 only (it refused this MQTT 5 CONNECT as an unacceptable protocol "
                        "version): set %s.mqtt_version = \"3.1.1\" (or \"auto\")",
                        m_options.config_key.c_str());
@@ -289,7 +301,7 @@ void Session::handle_connack(Bytes body) {
   Connack c;
   Reason r = decode(body, m_options.version, c);
   if (r != Reason::success) {
-    fail(r, false, "bad CONNACK: %s", reason_name(r));
+    fail(r, Origin::local, "bad CONNACK: %s", reason_name(r));
     return;
   }
   if (is_error(c.reason)) {
@@ -300,25 +312,26 @@ void Session::handle_connack(Bytes body) {
                     m_options.config_key.c_str());
     }
     if (c.reason == Reason::unsupported_protocol_version && fall_back_to_311()) {
-      fail(c.reason, true, "connection refused: %s", reason_name(c.reason));
+      fail(c.reason, Origin::server, "connection refused: %s", reason_name(c.reason));
     } else if (refused_until_fixed(c.reason)) {
-      fail_until_fixed(c.reason, true, "connection refused: %s%s%.*s%s", reason_name(c.reason),
+      fail_until_fixed(c.reason, Origin::server, "connection refused: %s%s%.*s%s", reason_name(c.reason),
                        c.props.reason_string.empty() ? "" : ": ", static_cast<int>(c.props.reason_string.size()),
                        c.props.reason_string.data(), reference);
     } else {
-      fail(c.reason, true, "connection refused: %s%s%.*s%s", reason_name(c.reason), c.props.reason_string.empty() ? "" : ": ",
-           static_cast<int>(c.props.reason_string.size()), c.props.reason_string.data(), reference);
+      fail(c.reason, Origin::server, "connection refused: %s%s%.*s%s", reason_name(c.reason),
+           c.props.reason_string.empty() ? "" : ": ", static_cast<int>(c.props.reason_string.size()),
+           c.props.reason_string.data(), reference);
     }
     return;
   }
   // Asked for a clean start, offered an old session: not ours to trust [MQTT-3.2.2-4].
   if (m_options.clean_start && c.session_present) {
-    fail(Reason::protocol_error, false, "CONNACK with Session Present after a clean start");
+    fail(Reason::protocol_error, Origin::local, "CONNACK with Session Present after a clean start");
     return;
   }
   // A broker that cannot take our QoS would disconnect every publish [MQTT-3.2.2-11].
   if (c.props.has(PropertyId::maximum_qos) && c.props.maximum_qos < m_options.publish_qos) {
-    fail_until_fixed(Reason::qos_not_supported, true,
+    fail_until_fixed(Reason::qos_not_supported, Origin::server,
                      "the broker takes publishes up to QoS %u only (Maximum QoS in its CONNACK), and %s.qos is %u: set "
                      "%s.qos = %u (messages can then be lost between edgegw and the broker), or use a broker that "
                      "takes QoS %u",
@@ -363,7 +376,7 @@ void Session::handle_packet(Bytes body) {
   const PacketType type = m_header.type;
   if (m_state == SessionState::awaiting_connack) {
     if (type == PacketType::connack) handle_connack(body);
-    else fail(Reason::protocol_error, false, "%s before CONNACK", packet_name(type));
+    else fail(Reason::protocol_error, Origin::local, "%s before CONNACK", packet_name(type));
     return;
   }
   switch (type) {
@@ -381,7 +394,7 @@ void Session::handle_packet(Bytes body) {
         m_pubcomp_owed->insert(a.packet_id);
       } else {
         // We publish at QoS 0 and 1 only: a PUBREC or PUBCOMP answers nothing we sent.
-        fail(Reason::protocol_error, false, "unexpected %s", packet_name(type));
+        fail(Reason::protocol_error, Origin::local, "unexpected %s", packet_name(type));
       }
       return;
     }
@@ -395,7 +408,7 @@ void Session::handle_packet(Bytes body) {
     case PacketType::disconnect: {
       Disconnect d;
       if (decode(body, m_options.version, d) != Reason::success) break;
-      fail(d.reason, true, "server sent DISCONNECT: %s%s%.*s%s%.*s%s", reason_name(d.reason),
+      fail(d.reason, Origin::server, "server sent DISCONNECT: %s%s%.*s%s%.*s%s", reason_name(d.reason),
            d.props.reason_string.empty() ? "" : ": ", static_cast<int>(d.props.reason_string.size()),
            d.props.reason_string.data(), d.props.server_reference.empty() ? "" : "; it names another server, \"",
            static_cast<int>(d.props.server_reference.size()), d.props.server_reference.data(),
@@ -404,10 +417,10 @@ void Session::handle_packet(Bytes body) {
       return;
     }
     default:
-      fail(Reason::protocol_error, false, "unexpected %s from the server", packet_name(type));
+      fail(Reason::protocol_error, Origin::local, "unexpected %s from the server", packet_name(type));
       return;
   }
-  fail(Reason::malformed_packet, false, "malformed %s from the server", packet_name(type));
+  fail(Reason::malformed_packet, Origin::local, "malformed %s from the server", packet_name(type));
 }
 
 }  // namespace edgegw::mqtt

@@ -66,7 +66,7 @@ bool Session::compose_subscribe() {
   std::size_t n = encode(tx_space(), s, m_options.version);
   if (n == 0) {
     if (m_tx_end > m_tx_begin) return false;  // wait for the buffer to drain
-    fail(Reason::implementation_specific_error, false, "SUBSCRIBE for %zu filters does not fit the send buffer",
+    fail(Reason::implementation_specific_error, Origin::local, "SUBSCRIBE for %zu filters does not fit the send buffer",
          m_sub_batch.size());
     return false;
   }
@@ -79,11 +79,12 @@ bool Session::compose_subscribe() {
 void Session::handle_suback(Bytes body) {
   SubAck s;
   if (decode(m_header, body, m_options.version, s) != Reason::success) {
-    fail(Reason::malformed_packet, false, "malformed SUBACK from the server");
+    fail(Reason::malformed_packet, Origin::local, "malformed SUBACK from the server");
     return;
   }
   if (s.packet_id != m_sub_packet_id || s.reasons.size() != m_sub_batch.size()) {
-    fail(Reason::protocol_error, false, "SUBACK for packet %u with %zu reasons does not answer our SUBSCRIBE (%u, %zu filters)",
+    fail(Reason::protocol_error, Origin::local,
+         "SUBACK for packet %u with %zu reasons does not answer our SUBSCRIBE (%u, %zu filters)",
          s.packet_id, s.reasons.size(), m_sub_packet_id, m_sub_batch.size());
     return;
   }

@@ -172,6 +172,59 @@ TEST(BrokerSays, a_message_too_large_for_the_new_connections_limit_is_refused_no
   h.session->stop();
 }
 
+// A publish acknowledged out of order before a reconnect is passed over on the next
+// connection; with a Receive Maximum of 1 the send cursor may still point at it when the
+// PUBACK of the one before it empties the ring's head past it. Publishes made in that
+// on_published then refill the ring, its storage included: they must still go in order,
+// each once.
+TEST(BrokerSays, publishes_acknowledged_before_a_reconnect_are_not_sent_ahead_of_newer_ones) {
+  std::vector<std::string> topics;  // PUBLISHes on the second connection, in order
+  std::atomic<bool> done{false};
+  ScriptedBroker broker([&](ScriptedConnection& c, int index) {
+    Bytes body;
+    std::uint8_t first = 0;
+    if (!c.read_until(1, body)) return;
+    if (index == 0) {  // a and b go out; only b is acknowledged, then the connection breaks
+      c.send_packet(0x20, k_connack_v5_ok);
+      if (!c.read_until(3, body) || !c.read_until(3, body)) return;
+      const std::size_t id_at = 2 + (body[0] << 8 | body[1]);
+      c.send_packet(0x40, {body[id_at], body[id_at + 1]});
+      return;
+    }
+    c.send_packet(0x20, {0x01, 0x00, 0x03, 0x21, 0x00, 0x01});  // session present, Receive Maximum 1
+    while (topics.size() < 5 && c.read(first, body, 1s)) {
+      if (first >> 4 != 3) continue;
+      const std::size_t topic_len = body[0] << 8 | body[1];
+      topics.emplace_back(reinterpret_cast<const char*>(body.data()) + 2, topic_len);
+      c.send_packet(0x40, {body[2 + topic_len], body[3 + topic_len]});
+    }
+    done = true;
+    c.read(first, body, 3s);  // stays until the client goes
+  });
+  mqtt::SessionOptions o = scripted();
+  o.clean_start = false;
+  o.max_inflight = 4;
+  SessionHarness h(broker.url(), o);
+  const auto publish = [&](const char* topic, std::uint64_t cookie) {
+    mqtt::OutMessage m;
+    m.topic = topic;
+    m.qos = 1;
+    EXPECT_EQ(h.session->publish(m, cookie), mqtt::PublishStatus::queued) << topic;
+  };
+  h.after_published = [&](std::uint64_t cookie) {
+    if (cookie != 1) return;
+    publish("c", 3), publish("d", 4), publish("e", 5), publish("f", 6);
+  };
+  h.session->start();
+  ASSERT_TRUE(h.run_until([&] { return h.connects == 1; }, 10s));
+  publish("a", 1), publish("b", 2);
+  ASSERT_TRUE(h.run_until([&] { return done.load(); }, 15s));
+  h.run_until([&] { return h.published.size() >= 6; }, 2s);  // the last PUBACK
+  h.session->stop();
+  EXPECT_EQ(topics, (std::vector<std::string>{"a", "c", "d", "e", "f"}));
+  EXPECT_EQ(h.published, (std::vector<std::uint64_t>{2, 1, 3, 4, 5, 6}));
+}
+
 TEST(BrokerSays, a_keepalive_timeout_disconnect_carries_a_reason_a_client_may_send) {
   std::atomic<int> reason{-1};  // of the DISCONNECT the script read; 256: none came
   ScriptedBroker broker([&](ScriptedConnection& c, int index) {

@@ -86,6 +86,7 @@ class SessionHarness final : public mqtt::SessionHandler {
   void on_published(std::uint64_t cookie, mqtt::Reason reason) override {
     published.push_back(cookie);
     if (mqtt::is_error(reason)) ++publish_refused;
+    if (after_published) after_published(cookie);
   }
 
   event::Loop loop;
@@ -106,6 +107,7 @@ class SessionHarness final : public mqtt::SessionHandler {
   std::vector<mqtt::AckToken> held;
   std::vector<mem::Slot*> held_slots;
   std::vector<std::uint64_t> published;
+  std::function<void(std::uint64_t cookie)> after_published;  // runs inside on_published
 };
 
 inline mqtt::SessionOptions options(mqtt::Version v, const std::string& client_id, std::vector<std::string> topics,
