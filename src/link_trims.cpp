@@ -1,6 +1,6 @@
-// Definitions that keep unused library code out of the static board binary: an object
-// file's definition of a symbol means the linker never takes the library's archive member
-// that defines it, nor what that member needs. docs/FOOTPRINT.md has the sizes.
+// Definitions that keep unused library code out of the static board binary: when an object
+// file defines a symbol, a static link never takes the archive member of a library that
+// defines it too, nor what that member needs. docs/FOOTPRINT.md has the sizes.
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -13,7 +13,7 @@ namespace {
 
 // libstdc++'s default handler names the type of the uncaught exception, and to do so
 // carries the whole C++ demangler (48 KB). This one gives the same report but for the
-// type's name.
+// type's name. Only a static libstdc++ takes it: a shared one keeps its own handler.
 [[noreturn]] void report_and_abort() noexcept {
   if (std::exception_ptr current = std::current_exception()) {
     try {

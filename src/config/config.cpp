@@ -3,7 +3,8 @@
 #define TOML_EXCEPTIONS 0
 // toml++ 3.3 reads floats with std::stringstream on GCC, which brings libstdc++'s locales
 // (some 400 KB) into the static binary; GCC 12 has std::from_chars for double. No key
-// takes a float, so the value is never used, only refused (docs/FOOTPRINT.md).
+// takes a float, so a float is refused either way; only a literal beyond double's range
+// ("1e999", "1e-400") now fails as "not representable in 64 bits" (docs/FOOTPRINT.md).
 #define TOML_FLOAT_CHARCONV 1
 // toml++ 3.3 asserts preconditions its own parser does not keep: malformed text such as
 // "n=[}" trips them (found by tests/fuzz/config_fuzz.cpp). Release builds compile them out,
