@@ -1,6 +1,11 @@
 #include "config/config.hpp"
 
 #define TOML_EXCEPTIONS 0
+// toml++ 3.3 reads floats with std::stringstream on GCC, which brings libstdc++'s locales
+// (some 400 KB) into the static binary; GCC 12 has std::from_chars for double. No key
+// takes a float, so a float is refused either way; only a literal beyond double's range
+// ("1e999", "1e-400") now fails as "not representable in 64 bits" (docs/FOOTPRINT.md).
+#define TOML_FLOAT_CHARCONV 1
 // toml++ 3.3 asserts preconditions its own parser does not keep: malformed text such as
 // "n=[}" trips them (found by tests/fuzz/config_fuzz.cpp). Release builds compile them out,
 // and the parser goes on to report a parse error; debug builds would abort instead. Off
@@ -22,16 +27,18 @@
 #include <cstdlib>
 #include <toml++/toml.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <string>
 
 #include "edgegw/build_info.hpp"
+#include "util/fd.hpp"
 #include "util/parse.hpp"
 
 namespace edgegw::config {
@@ -46,9 +53,9 @@ class Checker {
     m_errors.push_back(located(where, key, reason));
   }
   std::string located(const toml::source_region& where, std::string_view key, std::string_view reason) const {
-    std::ostringstream out;
-    out << m_source << ':' << where.begin.line << ": " << key << ": " << reason;
-    return out.str();
+    std::string out = m_source + ':' + std::to_string(where.begin.line) + ": ";
+    out.append(key).append(": ").append(reason);
+    return out;
   }
 
   // Keys not in `known` are errors (a misspelt key must never be silently ignored).
@@ -494,18 +501,26 @@ std::optional<Budget> parse_budget(std::string_view text) {
 std::optional<Config> load(const std::string& path, std::vector<std::string>& errors) {
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) errno = EISDIR;
-  std::ifstream in(path, std::ios::binary);
+  // POSIX reads, not std::ifstream: iostreams would bring libstdc++'s locales into the
+  // static binary (docs/FOOTPRINT.md).
+  util::Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in || S_ISDIR(st.st_mode)) {
     errors.push_back(path + ":0: file: cannot read: " + std::strerror(errno));
     return std::nullopt;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    errors.push_back(path + ":0: file: read error: " + std::strerror(errno));
-    return std::nullopt;
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(in.get(), buf, sizeof buf);
+    if (n == 0) break;
+    if (n > 0) {
+      text.append(buf, static_cast<std::size_t>(n));
+    } else if (errno != EINTR) {
+      errors.push_back(path + ":0: file: read error: " + std::strerror(errno));
+      return std::nullopt;
+    }
   }
-  return parse(text.str(), path, errors);
+  return parse(text, path, errors);
 }
 
 }  // namespace edgegw::config
