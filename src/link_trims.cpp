@@ -34,7 +34,9 @@ namespace {
 // The variable std::terminate() calls through; libstdc++ defines it, set to its default
 // handler, in an archive member of its own.
 namespace __cxxabiv1 {
+// NOLINTNEXTLINE(bugprone-reserved-identifier): libstdc++'s own name, replaced on purpose
 extern std::terminate_handler __terminate_handler;
+// NOLINTNEXTLINE(bugprone-reserved-identifier)
 std::terminate_handler __terminate_handler = report_and_abort;
 }  // namespace __cxxabiv1
 

@@ -93,7 +93,7 @@ bool Gateway::start(std::string& error) {
   so.sync = c.spool.sync == config::SpoolSync::batch;
   so.drop_oldest = c.spool.when_full == config::WhenFull::drop_oldest;
   // A batch holds the largest record at least; 1 MiB covers hundreds of typical ones.
-  so.batch_bytes = std::max<std::size_t>(1 << 20, 2 * (std::size_t{c.pool.slot_bytes} + 64 * 1024));
+  so.batch_bytes = std::max<std::size_t>(1 << 20, 2 * (std::size_t{c.pool.slot_bytes} + (std::size_t{64} << 10)));
   so.disk = m_disk;
   m_spool = std::make_unique<spool::Spool>(so);
   std::string why;
@@ -191,7 +191,7 @@ void Gateway::on_message(const mqtt::Message& m, mqtt::AckToken token) {
 bool Gateway::append(Received& r) {
   std::uint64_t seq = 0;
   switch (m_spool->append(r.topic, r.payload, r.qos, r.retain, r.received_ns, seq)) {
-    case spool::Append::ok:
+    case spool::Append::ok: {
       r.seq = seq;
       ++m_counters.spooled;
 #ifdef EDGEGW_TEST_ACK_BEFORE_FSYNC
@@ -205,6 +205,7 @@ bool Gateway::append(Received& r) {
 #endif
       if (r.qos > 0) m_acks.push(LocalAck{seq, r.token, r.received_ns});
       return true;
+    }
     case spool::Append::busy:  // the batch is full, or the next segment not ready: after this sync
       m_holding = true;
       return false;
