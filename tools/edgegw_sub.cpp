@@ -111,9 +111,10 @@ int main(int argc, char** argv) {
   loop.run();
   session.stop();
   const auto& c = session.counters();
-  std::fprintf(stderr,
-               "edgegw-sub: received %ld messages; refused oversize %llu; reconnects %llu; pool high-water %u of %u slots\n",
-               sub.received(), static_cast<unsigned long long>(c.refused_oversize),
-               static_cast<unsigned long long>(c.connects ? c.connects - 1 : 0), pool.high_water(), pool.slot_count());
+  std::fprintf(
+      stderr,
+      "edgegw-sub: received %ld messages; refused oversize %llu; reconnects %llu; pool high-water %u of %u slots\n",
+      sub.received(), static_cast<unsigned long long>(c.refused_oversize),
+      static_cast<unsigned long long>(c.connects ? c.connects - 1 : 0), pool.high_water(), pool.slot_count());
   return 0;
 }

@@ -96,7 +96,7 @@ struct Selftest {
   std::string probe_topic;  // default: the first ingest filter's fixed levels + "edgegw-selftest"
   std::uint32_t probes = 200;
   std::chrono::nanoseconds canary_interval{0};  // in service: one probe this often; 0: off
-  Budget intrinsic, fsync, end_to_end;  // defaults from the board profile
+  Budget intrinsic, fsync, end_to_end;          // defaults from the board profile
 };
 
 struct Config {

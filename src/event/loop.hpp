@@ -3,8 +3,8 @@
 // allocates after construction (timers and deferred calls are intrusive).
 #pragma once
 
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 
 #include "util/fd.hpp"
 

@@ -9,7 +9,8 @@
 
 namespace edgegw::gateway {
 
-Canary::Canary(event::Loop& loop, const config::Config& config) : m_loop(loop), m_config(config), m_timer(loop, *this) {}
+Canary::Canary(event::Loop& loop, const config::Config& config)
+    : m_loop(loop), m_config(config), m_timer(loop, *this) {}
 
 Canary::~Canary() { stop(); }
 
@@ -34,8 +35,8 @@ void Canary::stop() {
 void Canary::on_timer(event::Timer&) {
   m_timer.arm_in(std::chrono::duration_cast<event::Duration>(m_config.selftest.canary_interval));
   if (m_sessions.pub->state() != mqtt::SessionState::connected) return;
-  const int n = std::snprintf(m_payload, sizeof m_payload, "edgegw-canary %u %" PRIu64 " %" PRIu64, m_run, m_sent,
-                              realtime_ns());
+  const int n =
+      std::snprintf(m_payload, sizeof m_payload, "edgegw-canary %u %" PRIu64 " %" PRIu64, m_run, m_sent, realtime_ns());
   mqtt::OutMessage m;
   m.topic = m_topic;
   m.payload = mqtt::Bytes(reinterpret_cast<const std::uint8_t*>(m_payload), static_cast<std::size_t>(n));

@@ -69,8 +69,8 @@ class Gateway::UplinkHandler final : public mqtt::SessionHandler {
 
 Gateway::Gateway(event::Loop& loop, const config::Config& config, spool::Disk* disk, Transports transports)
     : m_loop(loop), m_config(config), m_disk(disk), m_transports(transports), m_kick_timer(loop, *this),
-      m_drain_timer(loop, *this),
-      m_grace_timer(loop, *this), m_refused_timer(loop, *this), m_stall_timer(loop, *this) {}
+      m_drain_timer(loop, *this), m_grace_timer(loop, *this), m_refused_timer(loop, *this), m_stall_timer(loop, *this) {
+}
 
 Gateway::~Gateway() {
   if (m_sync_registered) m_loop.remove(m_sync.fd());
@@ -110,9 +110,9 @@ bool Gateway::start(std::string& error) {
     return false;
   }
   m_sync_registered = true;
-  EGW_LOG(info, "spool: %s: recovery took %.3f ms, read %" PRIu64 " bytes; %" PRIu64 " records to send",
-          so.dir.c_str(), static_cast<double>(m_spool->stats().recovery_ns) / 1e6,
-          m_spool->stats().recovery_bytes_read, m_spool->stats().recovered_records);
+  EGW_LOG(info, "spool: %s: recovery took %.3f ms, read %" PRIu64 " bytes; %" PRIu64 " records to send", so.dir.c_str(),
+          static_cast<double>(m_spool->stats().recovery_ns) / 1e6, m_spool->stats().recovery_bytes_read,
+          m_spool->stats().recovered_records);
 
   m_pool = std::make_unique<mem::Pool>(c.pool.slots, c.pool.slot_bytes);
   // Every received message holds a slot until it is handed to the uplink or given back,
@@ -165,7 +165,8 @@ bool Gateway::start(std::string& error) {
   m_uplink->start();
   m_ingest->start();
   EGW_LOG(notice,
-          "gateway %s: %s -> %s, pool %u x %u bytes, spool %" PRIu64 " bytes max in %s, sync %s, commit interval %.1f ms",
+          "gateway %s: %s -> %s, pool %u x %u bytes, spool %" PRIu64
+          " bytes max in %s, sync %s, commit interval %.1f ms",
           c.gateway.id.c_str(), c.ingest.url.text.c_str(), c.uplink.url.text.c_str(), c.pool.slots, c.pool.slot_bytes,
           c.spool.max_bytes, so.dir.c_str(), so.sync ? "batch" : "none",
           std::chrono::duration<double, std::milli>(c.spool.commit_interval).count());
@@ -215,8 +216,10 @@ bool Gateway::append(Received& r) {
       m_ingest->hold_input(true);
       if (!m_full) {
         if (m_spool->disk_full()) {
-          EGW_LOG(warning, "spool: full (the disk has no room for the next segment, at %" PRIu64 " of %" PRIu64
-                           " bytes); holding ingest until there is room", m_spool->bytes(), m_spool->max_bytes());
+          EGW_LOG(warning,
+                  "spool: full (the disk has no room for the next segment, at %" PRIu64 " of %" PRIu64
+                  " bytes); holding ingest until there is room",
+                  m_spool->bytes(), m_spool->max_bytes());
         } else {
           EGW_LOG(warning, "spool: full (%" PRIu64 " of %" PRIu64 " bytes); holding ingest until upstream catches up",
                   m_spool->bytes(), m_spool->max_bytes());
@@ -311,15 +314,17 @@ void Gateway::describe_subscriptions(mqtt::Bytes states) {
   char* out = m_subscriptions_text;
   const char* end = out + sizeof m_subscriptions_text;
   int n = granted == states.size()
-              ? std::snprintf(out, static_cast<std::size_t>(end - out), "subscribed to all %zu topic filters", states.size())
-              : std::snprintf(out, static_cast<std::size_t>(end - out), "%zu of %zu topic filters subscribed; refused:",
-                              granted, states.size());
+              ? std::snprintf(out, static_cast<std::size_t>(end - out), "subscribed to all %zu topic filters",
+                              states.size())
+              : std::snprintf(out, static_cast<std::size_t>(end - out),
+                              "%zu of %zu topic filters subscribed; refused:", granted, states.size());
   for (std::size_t i = 0; i < states.size() && n > 0 && out + n < end; ++i) {
     if (states[i] < 0x80) continue;
     out += n;
     n = std::snprintf(out, static_cast<std::size_t>(end - out), " %s (%s)", m_config.ingest.topics[i].c_str(),
-                      states[i] == mqtt::Session::k_unanswered ? "no answer yet"
-                                                                : mqtt::reason_name(static_cast<mqtt::Reason>(states[i])));
+                      states[i] == mqtt::Session::k_unanswered
+                          ? "no answer yet"
+                          : mqtt::reason_name(static_cast<mqtt::Reason>(states[i])));
   }
 }
 
@@ -335,8 +340,9 @@ bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes paylo
   switch (send(e)) {
     case mqtt::PublishStatus::queued: break;
     case mqtt::PublishStatus::too_large:
-      EGW_LOG_LIMITED(error, "uplink: message %" PRIu64 " on \"%.*s\" is larger than the upstream broker accepts; dropped", seq,
-              static_cast<int>(topic.size()), topic.data());
+      EGW_LOG_LIMITED(error,
+                      "uplink: message %" PRIu64 " on \"%.*s\" is larger than the upstream broker accepts; dropped",
+                      seq, static_cast<int>(topic.size()), topic.data());
       m_refusals.count(mqtt::Reason::packet_too_large);
       ++m_counters.refused_upstream;
       ++m_counters.dropped_refused;
@@ -396,8 +402,8 @@ void Gateway::on_published(std::uint64_t seq, mqtt::Reason reason) {
     // are released in order). An ACL being fixed or a quota refilling lets it pass.
     e.refused = true;
     if (!m_refused_timer.armed()) m_refused_timer.arm_in(m_refusals.next_delay());
-    EGW_LOG_LIMITED(error, "uplink: upstream refused message %" PRIu64 " on \"%.*s\": %s; kept, sent again in %.0f s", seq,
-                    static_cast<int>(e.topic.size()), e.topic.data(), mqtt::reason_name(reason),
+    EGW_LOG_LIMITED(error, "uplink: upstream refused message %" PRIu64 " on \"%.*s\": %s; kept, sent again in %.0f s",
+                    seq, static_cast<int>(e.topic.size()), e.topic.data(), mqtt::reason_name(reason),
                     std::chrono::duration<double>(m_refused_timer.deadline() - m_loop.now()).count());
     break;
   }
@@ -511,7 +517,8 @@ std::uint64_t Gateway::oldest_held_ns() const {
 
 bool Gateway::healthy(event::TimePoint now) const {
   if (m_exit_code != 0 || m_spool->failed()) return false;
-  const auto limit = std::chrono::seconds(10) + 20 * std::chrono::duration_cast<event::Duration>(m_config.spool.commit_interval);
+  const auto limit =
+      std::chrono::seconds(10) + 20 * std::chrono::duration_cast<event::Duration>(m_config.spool.commit_interval);
   return !m_sync.busy() || now - m_sync_started < limit;
 }
 
@@ -544,9 +551,11 @@ void Gateway::fatal() {
   // Exit, not recovery in place: after a failed sync the kernel may have dropped the pages
   // it covered while clearing the error, so only a fresh start that recovers from what is
   // on the disk knows what is there (docs/SPOOL.md, "What the daemon does").
-  EGW_LOG(error, "gateway: stopping: the spool cannot make messages durable (%s); %" PRIu64 " of %" PRIu64
-                 " received messages were acknowledged locally, each once durable; exit code 1, the restart recovers "
-                 "from what is on the disk", m_spool->error().c_str(), m_counters.acked_local, m_counters.received);
+  EGW_LOG(error,
+          "gateway: stopping: the spool cannot make messages durable (%s); %" PRIu64 " of %" PRIu64
+          " received messages were acknowledged locally, each once durable; exit code 1, the restart recovers "
+          "from what is on the disk",
+          m_spool->error().c_str(), m_counters.acked_local, m_counters.received);
   m_exit_code = 1;
   m_kick_timer.cancel();
   m_stall_timer.cancel();
@@ -561,7 +570,8 @@ void Gateway::shutdown(event::Duration grace) {
     if (m_phase == Phase::idle) m_phase = Phase::stopped;
     return;
   }
-  EGW_LOG(notice, "gateway: stopping: committing the last batch, waiting up to %.1f s for %zu upstream acknowledgements",
+  EGW_LOG(notice,
+          "gateway: stopping: committing the last batch, waiting up to %.1f s for %zu upstream acknowledgements",
           std::chrono::duration<double>(grace).count(), inflight_count());
   m_phase = Phase::draining;
   m_ingest->hold_input(true);  // nothing new; what is in hand gets durable and acknowledged

@@ -51,11 +51,11 @@
 namespace edgegw::gateway {
 
 struct Counters {
-  std::uint64_t received = 0;         // messages taken from the local broker
-  std::uint64_t spooled = 0;          // appended to the spool
-  std::uint64_t acked_local = 0;      // PUBACK/PUBREC released to the local broker
-  std::uint64_t forwarded = 0;        // done with upstream: acknowledged (QoS 0: written), or dropped_refused
-  std::uint64_t replayed = 0;         // read back from the spool to be sent
+  std::uint64_t received = 0;          // messages taken from the local broker
+  std::uint64_t spooled = 0;           // appended to the spool
+  std::uint64_t acked_local = 0;       // PUBACK/PUBREC released to the local broker
+  std::uint64_t forwarded = 0;         // done with upstream: acknowledged (QoS 0: written), or dropped_refused
+  std::uint64_t replayed = 0;          // read back from the spool to be sent
   std::uint64_t refused_upstream = 0;  // upstream PUBACKs with a failure reason (a resend counts again)
   std::uint64_t dropped_refused = 0;   // of those, messages dropped: refused for good (Refusals::for_good)
   std::uint64_t disk_stalls = 0;       // syncs that were on the disk for k_disk_stall or longer
@@ -198,8 +198,8 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
 
   std::uint64_t m_send_seq = 1;  // next sequence to hand to the uplink
   TokenBucket m_drain;           // paces replay (uplink.drain_rate)
-  bool m_holding = false;  // messages wait to be appended (spool full or busy)
-  bool m_full = false;     // ... because the spool is full (ingest is on hold)
+  bool m_holding = false;        // messages wait to be appended (spool full or busy)
+  bool m_full = false;           // ... because the spool is full (ingest is on hold)
   bool m_subscribed = false;
   bool m_ingest_stopped = false;
   bool m_stall_reported = false;  // the sync in flight passed k_disk_stall (and was logged)

@@ -7,8 +7,7 @@
 
 namespace edgegw::gateway {
 
-bool make_link(const config::Url& url, const config::Tls& tls_config, const char* key, Link& link,
-               std::string& error) {
+bool make_link(const config::Url& url, const config::Tls& tls_config, const char* key, Link& link, std::string& error) {
   if (url.scheme == config::Scheme::unix_socket) {
     link.transport = std::make_unique<mqtt::TcpTransport>(mqtt::TcpTransport::unix_socket(url.path));
     return true;
@@ -17,12 +16,8 @@ bool make_link(const config::Url& url, const config::Tls& tls_config, const char
     link.transport = std::make_unique<mqtt::TcpTransport>(mqtt::TcpTransport::tcp(url.host, url.port));
     return true;
   }
-  const tls::Options options{key,
-                             tls_config.ca_file,
-                             tls_config.cert_file,
-                             tls_config.key_file,
-                             tls_config.server_name,
-                             tls_config.alpn};
+  const tls::Options options{
+      key, tls_config.ca_file, tls_config.cert_file, tls_config.key_file, tls_config.server_name, tls_config.alpn};
   link.context = tls::Context::load(options, error);
   if (!link.context) return false;
   auto t = std::make_unique<tls::Transport>(*link.context, mqtt::TcpTransport::tcp(url.host, url.port), url.host);
@@ -36,8 +31,8 @@ void log_tls(const char* name, const Link& link) {
   const tls::Stats& s = link.tls->stats();
   EGW_LOG(info, "%s: TLS %s%s%s, %s handshake of %" PRIu64 " bytes in %.1f ms, session heap %zu bytes", name,
           link.tls->ciphersuite(), link.tls->alpn()[0] ? ", ALPN " : "", link.tls->alpn(),
-          s.last_resumed ? "resumed" : "full", s.last_handshake_bytes,
-          static_cast<double>(s.last_handshake_us) / 1e3, link.tls->heap_bytes());
+          s.last_resumed ? "resumed" : "full", s.last_handshake_bytes, static_cast<double>(s.last_handshake_us) / 1e3,
+          link.tls->heap_bytes());
 }
 
 mqtt::Version session_version(config::MqttVersion v) {

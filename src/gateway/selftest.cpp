@@ -77,9 +77,9 @@ struct DaemonStage {
 bool daemon_stage(const std::string& json, const char* name, DaemonStage& out) {
   const std::string key = std::string("\"") + name + "\":{\"count\":";
   const std::size_t at = json.find(key);
-  return at != std::string::npos &&
-         std::sscanf(json.c_str() + at + key.size(), "%llu,\"p50\":%lf,\"p90\":%lf,\"p99\":%lf,\"p999\":%lf,\"max\":%lf",
-                     &out.count, &out.p50, &out.p90, &out.p99, &out.p999, &out.max) == 6;
+  return at != std::string::npos && std::sscanf(json.c_str() + at + key.size(),
+                                                "%llu,\"p50\":%lf,\"p90\":%lf,\"p99\":%lf,\"p999\":%lf,\"max\":%lf",
+                                                &out.count, &out.p50, &out.p90, &out.p99, &out.p999, &out.max) == 6;
 }
 
 // Probes through the running daemon: a publisher on the local broker, a subscriber on
@@ -116,8 +116,7 @@ class Probes final : private mqtt::SessionHandler {
         m_loop.run_once(1ms);
         continue;
       }
-      const int n = std::snprintf(payload, sizeof payload, "edgegw-selftest %u %u %" PRIu64, m_run, i,
-                                  realtime_ns());
+      const int n = std::snprintf(payload, sizeof payload, "edgegw-selftest %u %u %" PRIu64, m_run, i, realtime_ns());
       mqtt::OutMessage m;
       m.topic = topic;
       m.payload = mqtt::Bytes(reinterpret_cast<const std::uint8_t*>(payload), static_cast<std::size_t>(n));
@@ -125,8 +124,9 @@ class Probes final : private mqtt::SessionHandler {
       if (m_sessions.pub->publish(m, i) == mqtt::PublishStatus::queued) ++i;
       else m_loop.run_once(5ms);
     }
-    run_until([&] { return m_pub_handler.acked >= c.selftest.probes && (!m_subscribed || m_received >= c.selftest.probes); },
-              10s);
+    run_until(
+        [&] { return m_pub_handler.acked >= c.selftest.probes && (!m_subscribed || m_received >= c.selftest.probes); },
+        10s);
     m_sent = c.selftest.probes;
     m_sessions.stop();
     m_stage.ran = m_subscribed;
@@ -287,12 +287,14 @@ int run_selftest(const config::Config& config, const SelftestOptions& options) {
   const unsigned window = config.ingest.receive_maximum;
 
   if (options.json) {
-    std::printf("{\"board\":\"%s\",\"processor\":\"%s\",\"verdict\":\"%s\",\"spool_sync\":\"%s\","
-                "\"commit_interval_ms\":%.3f,\"ingest_window\":%u,\"stages\":{",
-                build::k_board, build::k_system_processor, verdict, sync_name, commit_ms, window);
+    std::printf(
+        "{\"board\":\"%s\",\"processor\":\"%s\",\"verdict\":\"%s\",\"spool_sync\":\"%s\","
+        "\"commit_interval_ms\":%.3f,\"ingest_window\":%u,\"stages\":{",
+        build::k_board, build::k_system_processor, verdict, sync_name, commit_ms, window);
     for (const Stage& s : stages) {
       const observe::Histogram& h = s.histogram;
-      std::printf("%s\"%s\":{\"ran\":%s,\"count\":%" PRIu64 ",\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
+      std::printf("%s\"%s\":{\"ran\":%s,\"count\":%" PRIu64
+                  ",\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
                   "\"max_ms\":%.3f,\"budget_ms\":[%.3f,%.3f,%.3f],\"note\":\"%s\"}",
                   &s == stages ? "" : ",", s.name, s.ran ? "true" : "false", h.count(), ms(h.percentile(0.5)),
                   ms(h.percentile(0.99)), ms(h.percentile(0.999)), ms(h.max()), ms(s.budget->p99), ms(s.budget->p999),
@@ -317,8 +319,8 @@ int run_selftest(const config::Config& config, const SelftestOptions& options) {
     for (const Stage& s : stages) {
       const observe::Histogram& h = s.histogram;
       std::printf("  %-11s %-26s %7" PRIu64 " %9.3f %9.3f %9.3f %9.3f   %g/%g/%g\n", s.name, s.what, h.count(),
-                  ms(h.percentile(0.5)), ms(h.percentile(0.99)), ms(h.percentile(0.999)), ms(h.max()), ms(s.budget->p99),
-                  ms(s.budget->p999), ms(s.budget->max));
+                  ms(h.percentile(0.5)), ms(h.percentile(0.99)), ms(h.percentile(0.999)), ms(h.max()),
+                  ms(s.budget->p99), ms(s.budget->p999), ms(s.budget->max));
       if (!s.note.empty()) std::printf("              %s\n", s.note.c_str());
     }
     std::printf("  the daemon's own stages (since it started, probes included):\n");

@@ -44,7 +44,8 @@ struct ProbeSessions {
 
   // Creates and starts both; false with `error` (a bad TLS file, say).
   bool start(event::Loop& loop, const config::Config& config, const std::string& topic, const char* name,
-             std::uint16_t window, mqtt::SessionHandler& publisher, mqtt::SessionHandler& subscriber, std::string& error);
+             std::uint16_t window, mqtt::SessionHandler& publisher, mqtt::SessionHandler& subscriber,
+             std::string& error);
   void stop();
 };
 

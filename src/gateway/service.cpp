@@ -88,8 +88,9 @@ void Service::on_timer(event::Timer&) {
       m_notifier.watchdog();
       m_unhealthy_logged = false;
     } else if (!m_unhealthy_logged) {
-      EGW_LOG(error, "gateway: the pipeline is wedged (received messages are not being made durable); "
-                     "withholding the systemd watchdog keep-alive");
+      EGW_LOG(error,
+              "gateway: the pipeline is wedged (received messages are not being made durable); "
+              "withholding the systemd watchdog keep-alive");
       m_unhealthy_logged = true;
     }
   }

@@ -14,9 +14,8 @@ void Gateway::summary(char* buf, std::size_t cap) const {
                 "ingest %s%s%s%s, uplink %s; received %" PRIu64 ", forwarded %" PRIu64 "; spool %" PRIu64
                 " records, %" PRIu64 " bytes; pool %u of %u slots",
                 mqtt::state_name(m_ingest->state()), m_subscribed ? "" : " (", m_subscribed ? "" : m_subscriptions_text,
-                m_subscribed ? "" : ")", mqtt::state_name(m_uplink->state()), m_counters.received,
-                m_counters.forwarded, m_spool->backlog(), m_spool->bytes(), m_pool->in_use(),
-                m_pool->slot_count());
+                m_subscribed ? "" : ")", mqtt::state_name(m_uplink->state()), m_counters.received, m_counters.forwarded,
+                m_spool->backlog(), m_spool->bytes(), m_pool->in_use(), m_pool->slot_count());
 }
 
 void Gateway::snapshot(observe::Snapshot& out) const {

@@ -6,12 +6,9 @@
 namespace edgegw::mem {
 
 Pool::Pool(std::uint32_t slots, std::uint32_t slot_bytes, std::uint32_t headroom)
-    : m_count(slots),
-      m_slot_bytes(slot_bytes),
-      m_storage(new std::uint8_t[static_cast<std::size_t>(slots) * (slot_bytes + headroom)]),
-      m_slots(new Slot[slots]),
-      m_free(new std::uint32_t[slots]),
-      m_free_top(slots) {
+    : m_count(slots), m_slot_bytes(slot_bytes),
+      m_storage(new std::uint8_t[static_cast<std::size_t>(slots) * (slot_bytes + headroom)]), m_slots(new Slot[slots]),
+      m_free(new std::uint32_t[slots]), m_free_top(slots) {
   assert(slots > 0 && slot_bytes > 0);
   const std::uint32_t stride = slot_bytes + headroom;
   for (std::uint32_t i = 0; i < slots; ++i) {

@@ -19,12 +19,20 @@ constexpr std::size_t k_tx_headroom = 1024;  // beyond the largest message: head
 
 Reason client_disconnect_reason(Reason reason) {
   switch (reason) {
-    case Reason::success: case Reason::disconnect_with_will: case Reason::unspecified_error:
-    case Reason::malformed_packet: case Reason::protocol_error: case Reason::implementation_specific_error:
-    case Reason::topic_name_invalid: case Reason::receive_maximum_exceeded: case Reason::topic_alias_invalid:
-    case Reason::packet_too_large: case Reason::message_rate_too_high: case Reason::quota_exceeded:
-    case Reason::administrative_action: case Reason::payload_format_invalid:
-      return reason;
+    case Reason::success:
+    case Reason::disconnect_with_will:
+    case Reason::unspecified_error:
+    case Reason::malformed_packet:
+    case Reason::protocol_error:
+    case Reason::implementation_specific_error:
+    case Reason::topic_name_invalid:
+    case Reason::receive_maximum_exceeded:
+    case Reason::topic_alias_invalid:
+    case Reason::packet_too_large:
+    case Reason::message_rate_too_high:
+    case Reason::quota_exceeded:
+    case Reason::administrative_action:
+    case Reason::payload_format_invalid: return reason;
     default: return Reason::unspecified_error;
   }
 }
@@ -50,17 +58,11 @@ event::Duration backoff_delay(unsigned attempt, event::Duration min, event::Dura
 
 Session::Session(event::Loop& loop, Transport& transport, mem::Pool* pool, SessionOptions options,
                  SessionHandler& handler)
-    : m_loop(loop),
-      m_transport(transport),
-      m_pool(pool),
-      m_options(std::move(options)),
-      m_handler(handler),
-      m_timer(loop, *this),
-      m_sub_timer(loop, *this),
+    : m_loop(loop), m_transport(transport), m_pool(pool), m_options(std::move(options)), m_handler(handler),
+      m_timer(loop, *this), m_sub_timer(loop, *this),
       m_random(m_options.random_seed ? m_options.random_seed
-                                      : static_cast<std::uint64_t>(event::Clock::now().time_since_epoch().count())),
-      m_rx_cap(m_options.rx_buffer_bytes),
-      m_acks(m_options.receive_maximum),  // (a capacity of 0 is made 1)
+                                     : static_cast<std::uint64_t>(event::Clock::now().time_since_epoch().count())),
+      m_rx_cap(m_options.rx_buffer_bytes), m_acks(m_options.receive_maximum),  // (a capacity of 0 is made 1)
       m_tx_cap(m_options.tx_buffer_bytes ? m_options.tx_buffer_bytes
                                          : (pool ? pool->slot_capacity() : 4096) + k_tx_headroom),
       m_out(m_options.max_inflight) {
@@ -239,8 +241,8 @@ void Session::close_now() {
     m_failure_until_fixed = false;
     m_timer.arm_in(delay);
     EGW_LOG_LIMITED(info, "mqtt %s: disconnected (%s: %s); reconnecting in %lld ms", m_options.client_id.c_str(),
-            reason_name(info.reason), info.detail,
-            static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()));
+                    reason_name(info.reason), info.detail,
+                    static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()));
   } else {
     m_timer.cancel();
   }
@@ -346,7 +348,8 @@ void Session::on_timer(event::Timer& timer) {
     case SessionState::connecting:
     case SessionState::awaiting_connack:
       fail(Reason::unspecified_error, Origin::local, "connect timed out after %lld ms waiting for %s",
-           static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(m_options.connect_timeout).count()),
+           static_cast<long long>(
+               std::chrono::duration_cast<std::chrono::milliseconds>(m_options.connect_timeout).count()),
            m_state == SessionState::connecting ? m_transport.pending() : "the CONNACK");
       return;
     case SessionState::connected: break;
@@ -501,8 +504,10 @@ bool Session::strip_retain(bool retain) {
   if (!retain || m_server_retain_available) return retain;
   ++m_counters.retain_stripped;
   if (!m_retain_stripped_logged) {
-    EGW_LOG(warning, "mqtt %s: the broker keeps no retained messages (Retain Available 0): retained messages go "
-                     "without the retain flag", m_options.client_id.c_str());
+    EGW_LOG(warning,
+            "mqtt %s: the broker keeps no retained messages (Retain Available 0): retained messages go "
+            "without the retain flag",
+            m_options.client_id.c_str());
     m_retain_stripped_logged = true;
   }
   return false;
@@ -525,8 +530,8 @@ void Session::write_out() {
       continue;
     }
     if (r.status == IoStatus::would_block) break;
-    fail(Reason::unspecified_error, Origin::local, "%s", r.status == IoStatus::closed ? "connection closed by peer"
-                                                                             : m_transport.error());
+    fail(Reason::unspecified_error, Origin::local, "%s",
+         r.status == IoStatus::closed ? "connection closed by peer" : m_transport.error());
     return;
   }
   if (m_tx_end == m_tx_begin) m_tx_begin = m_tx_end = 0;

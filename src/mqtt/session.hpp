@@ -73,7 +73,7 @@ struct DisconnectInfo {
   // The server ended it: it sent DISCONNECT, refused (or allowed less than publish_qos) in
   // CONNACK, or closed the connection while edgegw held its input.
   bool from_server = false;
-  const char* detail = "";   // readable cause, valid during the callback
+  const char* detail = "";  // readable cause, valid during the callback
 };
 
 class SessionHandler {
@@ -136,9 +136,9 @@ struct SessionCounters {
   std::uint64_t published = 0;           // QoS 0/1 PUBLISH packets put in the send buffer (resends too)
   std::uint64_t resent = 0;              // of those, QoS 1 sent again (DUP) after a reconnect
   std::uint64_t publish_acked = 0;
-  std::uint64_t connects = 0;            // successful CONNACKs
-  std::uint64_t connect_failures = 0;    // attempts ended before a successful CONNACK (stop() too)
-  std::uint64_t disconnects = 0;         // connections ended after a successful CONNACK
+  std::uint64_t connects = 0;          // successful CONNACKs
+  std::uint64_t connect_failures = 0;  // attempts ended before a successful CONNACK (stop() too)
+  std::uint64_t disconnects = 0;       // connections ended after a successful CONNACK
   // Failures for a malformed packet or a protocol error: the server's packets found bad,
   // or the server's DISCONNECT saying so of ours.
   std::uint64_t protocol_errors = 0;
@@ -162,9 +162,9 @@ const char* state_name(SessionState state);
 event::Duration backoff_delay(unsigned attempt, event::Duration min, event::Duration max, util::Random& random);
 
 class Session final : private event::IoHandler,
-                private event::Timer::Handler,
-                private event::Deferred,
-                private mem::PoolWaiter {
+                      private event::Timer::Handler,
+                      private event::Deferred,
+                      private mem::PoolWaiter {
  public:
   // pool may be null for a session that only publishes; PUBLISH packets it still
   // receives are refused as oversize.
@@ -336,8 +336,8 @@ class Session final : private event::IoHandler,
   event::TimePoint m_last_tx{};
   event::TimePoint m_last_rx{};
   event::TimePoint m_ping_deadline{};  // the least wait for a PINGRESP (see ping_deadline())
-  bool m_ping_pending = false;      // PINGREQ to compose
-  bool m_ping_outstanding = false;  // PINGRESP awaited
+  bool m_ping_pending = false;         // PINGREQ to compose
+  bool m_ping_outstanding = false;     // PINGRESP awaited
 
   // input
   std::unique_ptr<std::uint8_t[]> m_rx;
@@ -358,7 +358,7 @@ class Session final : private event::IoHandler,
   // output
   std::unique_ptr<std::uint8_t[]> m_tx;
   std::size_t m_tx_cap, m_tx_begin = 0, m_tx_end = 0;
-  bool m_subscribe_pending = false;  // filters k_unanswered wait for a SUBSCRIBE
+  bool m_subscribe_pending = false;            // filters k_unanswered wait for a SUBSCRIBE
   std::vector<std::uint8_t> m_sub_state;       // per filter (subscription_states)
   std::vector<Subscription> m_sub_batch;       // the filters of the SUBSCRIBE in flight
   std::vector<std::size_t> m_sub_batch_index;  // ... and their indices

@@ -226,8 +226,9 @@ void Session::blame_oldest_publish(Reason reason) {
   m_strikes = 0;
   o.acked = true;
   drop_acked_publishes();
-  EGW_LOG(error, "mqtt %s: the server disconnected us %u times in a row (%s) while message %" PRIu64
-                 " was the oldest unacknowledged one: given up",
+  EGW_LOG(error,
+          "mqtt %s: the server disconnected us %u times in a row (%s) while message %" PRIu64
+          " was the oldest unacknowledged one: given up",
           m_options.client_id.c_str(), k_poison_strikes, reason_name(reason), o.cookie);
   m_handler.on_published(o.cookie, reason);
 }
@@ -261,10 +262,14 @@ namespace {
 // must change first.
 bool refused_until_fixed(Reason r) {
   switch (r) {
-    case Reason::unsupported_protocol_version: case Reason::client_id_not_valid:
-    case Reason::bad_username_or_password: case Reason::not_authorized: case Reason::banned:
-    case Reason::bad_auth_method: case Reason::use_another_server: case Reason::server_moved:
-      return true;
+    case Reason::unsupported_protocol_version:
+    case Reason::client_id_not_valid:
+    case Reason::bad_username_or_password:
+    case Reason::not_authorized:
+    case Reason::banned:
+    case Reason::bad_auth_method:
+    case Reason::use_another_server:
+    case Reason::server_moved: return true;
     default: return false;
   }
 }
@@ -416,9 +421,7 @@ void Session::handle_packet(Bytes body) {
       blame_oldest_publish(d.reason);
       return;
     }
-    default:
-      fail(Reason::protocol_error, Origin::local, "unexpected %s from the server", packet_name(type));
-      return;
+    default: fail(Reason::protocol_error, Origin::local, "unexpected %s from the server", packet_name(type)); return;
   }
   fail(Reason::malformed_packet, Origin::local, "malformed %s from the server", packet_name(type));
 }

@@ -13,9 +13,10 @@ namespace {
 // SUBACK reasons that asking again cannot change while the filter stays as it is.
 bool refused_for_good(std::uint8_t reason) {
   switch (static_cast<Reason>(reason)) {
-    case Reason::topic_filter_invalid: case Reason::shared_subscriptions_not_supported:
-    case Reason::subscription_ids_not_supported: case Reason::wildcard_subscriptions_not_supported:
-      return true;
+    case Reason::topic_filter_invalid:
+    case Reason::shared_subscriptions_not_supported:
+    case Reason::subscription_ids_not_supported:
+    case Reason::wildcard_subscriptions_not_supported: return true;
     default: return false;
   }
 }
@@ -84,8 +85,8 @@ void Session::handle_suback(Bytes body) {
   }
   if (s.packet_id != m_sub_packet_id || s.reasons.size() != m_sub_batch.size()) {
     fail(Reason::protocol_error, Origin::local,
-         "SUBACK for packet %u with %zu reasons does not answer our SUBSCRIBE (%u, %zu filters)",
-         s.packet_id, s.reasons.size(), m_sub_packet_id, m_sub_batch.size());
+         "SUBACK for packet %u with %zu reasons does not answer our SUBSCRIBE (%u, %zu filters)", s.packet_id,
+         s.reasons.size(), m_sub_packet_id, m_sub_batch.size());
     return;
   }
   bool retry = false;

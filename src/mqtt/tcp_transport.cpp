@@ -1,9 +1,9 @@
 #include "mqtt/tcp_transport.hpp"
 
 #include <netdb.h>
-#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -92,7 +92,8 @@ void TcpTransport::close_gracefully(std::chrono::milliseconds wait) {
     const ssize_t n = ::recv(m_fd.get(), discard, sizeof discard, MSG_DONTWAIT);
     if (n > 0) continue;
     if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;  // closed, or gone
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     pollfd p{m_fd.get(), POLLIN, 0};
     ::poll(&p, 1, static_cast<int>(left.count()));

@@ -48,7 +48,7 @@ bool ControlServer::listen(const std::string& path, std::string& error) {
     error = path + ": socket: " + std::strerror(errno);
     return false;
   }
-  ::unlink(path.c_str());  // a stale socket of an earlier run (the spool lock keeps runs apart)
+  ::unlink(path.c_str());            // a stale socket of an earlier run (the spool lock keeps runs apart)
   const mode_t old = ::umask(0177);  // created 0600
   const int rc = ::bind(m_fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   ::umask(old);

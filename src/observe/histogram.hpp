@@ -13,9 +13,9 @@ namespace edgegw::observe {
 
 class Histogram {
  public:
-  static constexpr unsigned k_sub_bits = 6;                        // 64 buckets per power of two
-  static constexpr unsigned k_linear = 2u << k_sub_bits;           // 0..127 counted exactly
-  static constexpr unsigned k_max_shift = 40 - k_sub_bits - 1;     // 2^40 ns and above share the top
+  static constexpr unsigned k_sub_bits = 6;                     // 64 buckets per power of two
+  static constexpr unsigned k_linear = 2u << k_sub_bits;        // 0..127 counted exactly
+  static constexpr unsigned k_max_shift = 40 - k_sub_bits - 1;  // 2^40 ns and above share the top
   static constexpr unsigned k_buckets = k_linear + k_max_shift * (1u << k_sub_bits);
 
   void record(std::uint64_t ns);

@@ -39,11 +39,14 @@ constexpr Counter k_counters[] = {
     {"dropped_corrupt", "Spool records skipped for a failed checksum", &Snapshot::dropped_corrupt},
     {"refused_upstream", "Upstream refusals (a PUBACK with a failure reason; a message sent again counts again)",
      &Snapshot::refused_upstream},
-    {"dropped_refused", "Messages dropped because the upstream broker refused them for good", &Snapshot::dropped_refused},
+    {"dropped_refused", "Messages dropped because the upstream broker refused them for good",
+     &Snapshot::dropped_refused},
     {"retain_stripped", "Messages sent upstream without their retain flag (the broker has no retained messages)",
      &Snapshot::retain_stripped},
-    {"ingest_sessions_lost", "Reconnections to the local broker that found our session gone", &Snapshot::ingest_sessions_lost},
-    {"subscribe_refusals", "Ingest topic filters the local broker refused (each retry counts)", &Snapshot::subscribe_refusals},
+    {"ingest_sessions_lost", "Reconnections to the local broker that found our session gone",
+     &Snapshot::ingest_sessions_lost},
+    {"subscribe_refusals", "Ingest topic filters the local broker refused (each retry counts)",
+     &Snapshot::subscribe_refusals},
     {"refused_oversize", "Messages larger than a pool slot, acknowledged and dropped", &Snapshot::refused_oversize},
     {"ingest_reconnects", "Reconnections to the local broker", &Snapshot::ingest_reconnects},
     {"uplink_reconnects", "Reconnections to the upstream broker", &Snapshot::uplink_reconnects},
@@ -71,18 +74,20 @@ void render_text(const Snapshot& s, Text& out) {
   out.add("  ingest   %s%s%s\n  uplink   %s%s%s\n", s.ingest_state, s.ingest_subscriptions[0] ? ", " : "",
           s.ingest_subscriptions, s.uplink_state, s.uplink_tls[0] ? ", TLS " : "", s.uplink_tls);
   out.add("  pool     %u of %u slots in use (high water %u)\n", s.pool_in_use, s.pool_slots, s.pool_high_water);
-  out.add("  spool    %llu records, %llu of %llu bytes, oldest %.1f s\n", static_cast<unsigned long long>(s.spool_records),
-          static_cast<unsigned long long>(s.spool_bytes), static_cast<unsigned long long>(s.spool_max_bytes),
-          s.spool_oldest_age_s);
+  out.add("  spool    %llu records, %llu of %llu bytes, oldest %.1f s\n",
+          static_cast<unsigned long long>(s.spool_records), static_cast<unsigned long long>(s.spool_bytes),
+          static_cast<unsigned long long>(s.spool_max_bytes), s.spool_oldest_age_s);
   if (s.spool_full) out.add("  spool    FULL: ingest held until there is room\n");
-  if (s.disk_stalled) out.add("  disk     STALLED: one sync on the disk for %.1f s (%s)\n", s.sync_waiting_s, s.disk_stall_file);
+  if (s.disk_stalled)
+    out.add("  disk     STALLED: one sync on the disk for %.1f s (%s)\n", s.sync_waiting_s, s.disk_stall_file);
   out.add("  counters");
   for (const Counter& c : k_counters) out.add(" %s %llu", c.name, static_cast<unsigned long long>(s.*c.value));
   out.add("\n");
   bool any = false;
   for (const Snapshot::ReasonCount& r : s.refusals) {
     if (r.count == 0) continue;
-    out.add("%s %s %llu", any ? "," : "  refused upstream by reason:", r.name, static_cast<unsigned long long>(r.count));
+    out.add("%s %s %llu", any ? "," : "  refused upstream by reason:", r.name,
+            static_cast<unsigned long long>(r.count));
     any = true;
   }
   if (any) out.add("\n");
@@ -95,8 +100,8 @@ void render_text(const Snapshot& s, Text& out) {
   for (const Stage& st : k_stages) row(st.name, s.latency->*st.histogram);
   if (s.canary) {
     row("canary", *s.canary);
-    out.add("  canary   %llu probes sent, %llu came back from upstream\n", static_cast<unsigned long long>(s.canary_sent),
-            static_cast<unsigned long long>(s.canary_received));
+    out.add("  canary   %llu probes sent, %llu came back from upstream\n",
+            static_cast<unsigned long long>(s.canary_sent), static_cast<unsigned long long>(s.canary_received));
   }
 }
 
@@ -105,11 +110,12 @@ void render_json(const Snapshot& s, Text& out) {
   out.add("\"ingest\":{\"state\":\"%s\",\"subscriptions\":\"%s\"},\"uplink\":{\"state\":\"%s\",\"tls\":\"%s\"},",
           s.ingest_state, s.ingest_subscriptions, s.uplink_state, s.uplink_tls);
   out.add("\"pool\":{\"in_use\":%u,\"high_water\":%u,\"slots\":%u},", s.pool_in_use, s.pool_high_water, s.pool_slots);
-  out.add("\"spool\":{\"records\":%llu,\"bytes\":%llu,\"max_bytes\":%llu,\"oldest_age_s\":%.3f,\"full\":%s,"
-          "\"sync_waiting_ms\":%.0f,\"disk_stalled\":%s,\"disk_stall_file\":\"%s\"},",
-          static_cast<unsigned long long>(s.spool_records), static_cast<unsigned long long>(s.spool_bytes),
-          static_cast<unsigned long long>(s.spool_max_bytes), s.spool_oldest_age_s, s.spool_full ? "true" : "false",
-          s.sync_waiting_s * 1e3, s.disk_stalled ? "true" : "false", s.disk_stall_file);
+  out.add(
+      "\"spool\":{\"records\":%llu,\"bytes\":%llu,\"max_bytes\":%llu,\"oldest_age_s\":%.3f,\"full\":%s,"
+      "\"sync_waiting_ms\":%.0f,\"disk_stalled\":%s,\"disk_stall_file\":\"%s\"},",
+      static_cast<unsigned long long>(s.spool_records), static_cast<unsigned long long>(s.spool_bytes),
+      static_cast<unsigned long long>(s.spool_max_bytes), s.spool_oldest_age_s, s.spool_full ? "true" : "false",
+      s.sync_waiting_s * 1e3, s.disk_stalled ? "true" : "false", s.disk_stall_file);
   out.add("\"counters\":{");
   for (const Counter& c : k_counters) {
     out.add("%s\"%s\":%llu", &c == k_counters ? "" : ",", c.name, static_cast<unsigned long long>(s.*c.value));
@@ -129,10 +135,11 @@ void render_json(const Snapshot& s, Text& out) {
     }
     if (s.canary) {
       const Histogram& h = *s.canary;
-      out.add(",\"canary\":{\"count\":%llu,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,"
-              "\"sent\":%llu}",
-              static_cast<unsigned long long>(h.count()), ms(h.percentile(0.5)), ms(h.percentile(0.9)),
-              ms(h.percentile(0.99)), ms(h.percentile(0.999)), ms(h.max()), static_cast<unsigned long long>(s.canary_sent));
+      out.add(
+          ",\"canary\":{\"count\":%llu,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,"
+          "\"sent\":%llu}",
+          static_cast<unsigned long long>(h.count()), ms(h.percentile(0.5)), ms(h.percentile(0.9)),
+          ms(h.percentile(0.99)), ms(h.percentile(0.999)), ms(h.max()), static_cast<unsigned long long>(s.canary_sent));
     }
     out.add("}");
   }
@@ -141,42 +148,51 @@ void render_json(const Snapshot& s, Text& out) {
 
 void render_prometheus(const Snapshot& s, Text& out) {
   for (const Counter& c : k_counters) {
-    out.add("# HELP edgegw_%s_total %s.\n# TYPE edgegw_%s_total counter\nedgegw_%s_total %llu\n", c.name, c.help, c.name,
-            c.name, static_cast<unsigned long long>(s.*c.value));
+    out.add("# HELP edgegw_%s_total %s.\n# TYPE edgegw_%s_total counter\nedgegw_%s_total %llu\n", c.name, c.help,
+            c.name, c.name, static_cast<unsigned long long>(s.*c.value));
   }
-  out.add("# HELP edgegw_upstream_refusals_total Upstream refusals by PUBACK reason.\n"
-          "# TYPE edgegw_upstream_refusals_total counter\n");
+  out.add(
+      "# HELP edgegw_upstream_refusals_total Upstream refusals by PUBACK reason.\n"
+      "# TYPE edgegw_upstream_refusals_total counter\n");
   for (const Snapshot::ReasonCount& r : s.refusals) {
     out.add("edgegw_upstream_refusals_total{reason=\"%s\"} %llu\n", r.name, static_cast<unsigned long long>(r.count));
   }
-  out.add("# HELP edgegw_pool_slots_in_use Message pool slots in use.\n# TYPE edgegw_pool_slots_in_use gauge\n"
-          "edgegw_pool_slots_in_use %u\n",
-          s.pool_in_use);
-  out.add("# HELP edgegw_pool_slots Message pool slots allocated at startup.\n# TYPE edgegw_pool_slots gauge\n"
-          "edgegw_pool_slots %u\n",
-          s.pool_slots);
-  out.add("# HELP edgegw_spool_bytes Bytes in the spool files.\n# TYPE edgegw_spool_bytes gauge\nedgegw_spool_bytes %llu\n",
-          static_cast<unsigned long long>(s.spool_bytes));
-  out.add("# HELP edgegw_spool_records Unacknowledged records in the spool.\n# TYPE edgegw_spool_records gauge\n"
-          "edgegw_spool_records %llu\n",
-          static_cast<unsigned long long>(s.spool_records));
-  out.add("# HELP edgegw_spool_oldest_age_seconds Age of the oldest unacknowledged record.\n"
-          "# TYPE edgegw_spool_oldest_age_seconds gauge\nedgegw_spool_oldest_age_seconds %.3f\n",
-          s.spool_oldest_age_s);
-  out.add("# HELP edgegw_spool_full 1 while appends wait for room (spool.max_bytes reached, or the disk full).\n"
-          "# TYPE edgegw_spool_full gauge\nedgegw_spool_full %d\n"
-          "# HELP edgegw_spool_sync_waiting_seconds How long the sync in flight has been on the disk (0: none).\n"
-          "# TYPE edgegw_spool_sync_waiting_seconds gauge\nedgegw_spool_sync_waiting_seconds %.3f\n"
-          "# HELP edgegw_disk_stalled 1 while one sync has been on the disk 5 s or longer.\n"
-          "# TYPE edgegw_disk_stalled gauge\nedgegw_disk_stalled %d\n",
-          s.spool_full ? 1 : 0, s.sync_waiting_s, s.disk_stalled ? 1 : 0);
-  out.add("# HELP edgegw_session_connected 1 while the MQTT session is connected.\n# TYPE edgegw_session_connected gauge\n"
-          "edgegw_session_connected{session=\"ingest\"} %d\nedgegw_session_connected{session=\"uplink\"} %d\n",
-          std::strcmp(s.ingest_state, "connected") == 0 ? 1 : 0, std::strcmp(s.uplink_state, "connected") == 0 ? 1 : 0);
+  out.add(
+      "# HELP edgegw_pool_slots_in_use Message pool slots in use.\n# TYPE edgegw_pool_slots_in_use gauge\n"
+      "edgegw_pool_slots_in_use %u\n",
+      s.pool_in_use);
+  out.add(
+      "# HELP edgegw_pool_slots Message pool slots allocated at startup.\n# TYPE edgegw_pool_slots gauge\n"
+      "edgegw_pool_slots %u\n",
+      s.pool_slots);
+  out.add(
+      "# HELP edgegw_spool_bytes Bytes in the spool files.\n# TYPE edgegw_spool_bytes gauge\nedgegw_spool_bytes %llu\n",
+      static_cast<unsigned long long>(s.spool_bytes));
+  out.add(
+      "# HELP edgegw_spool_records Unacknowledged records in the spool.\n# TYPE edgegw_spool_records gauge\n"
+      "edgegw_spool_records %llu\n",
+      static_cast<unsigned long long>(s.spool_records));
+  out.add(
+      "# HELP edgegw_spool_oldest_age_seconds Age of the oldest unacknowledged record.\n"
+      "# TYPE edgegw_spool_oldest_age_seconds gauge\nedgegw_spool_oldest_age_seconds %.3f\n",
+      s.spool_oldest_age_s);
+  out.add(
+      "# HELP edgegw_spool_full 1 while appends wait for room (spool.max_bytes reached, or the disk full).\n"
+      "# TYPE edgegw_spool_full gauge\nedgegw_spool_full %d\n"
+      "# HELP edgegw_spool_sync_waiting_seconds How long the sync in flight has been on the disk (0: none).\n"
+      "# TYPE edgegw_spool_sync_waiting_seconds gauge\nedgegw_spool_sync_waiting_seconds %.3f\n"
+      "# HELP edgegw_disk_stalled 1 while one sync has been on the disk 5 s or longer.\n"
+      "# TYPE edgegw_disk_stalled gauge\nedgegw_disk_stalled %d\n",
+      s.spool_full ? 1 : 0, s.sync_waiting_s, s.disk_stalled ? 1 : 0);
+  out.add(
+      "# HELP edgegw_session_connected 1 while the MQTT session is connected.\n# TYPE edgegw_session_connected gauge\n"
+      "edgegw_session_connected{session=\"ingest\"} %d\nedgegw_session_connected{session=\"uplink\"} %d\n",
+      std::strcmp(s.ingest_state, "connected") == 0 ? 1 : 0, std::strcmp(s.uplink_state, "connected") == 0 ? 1 : 0);
   if (!s.latency) return;
-  out.add("# HELP edgegw_stage_latency_seconds Pipeline stage latency: durable, to_uplink and end_to_end from the "
-          "message's arrival at edgegw, upstream_ack from its write to the uplink.\n"
-          "# TYPE edgegw_stage_latency_seconds histogram\n");
+  out.add(
+      "# HELP edgegw_stage_latency_seconds Pipeline stage latency: durable, to_uplink and end_to_end from the "
+      "message's arrival at edgegw, upstream_ack from its write to the uplink.\n"
+      "# TYPE edgegw_stage_latency_seconds histogram\n");
   const auto histogram = [&](const char* name, const Histogram& h) {
     for (double le : k_le) {
       out.add("edgegw_stage_latency_seconds_bucket{stage=\"%s\",le=\"%g\"} %llu\n", name, le,
@@ -185,14 +201,16 @@ void render_prometheus(const Snapshot& s, Text& out) {
     out.add("edgegw_stage_latency_seconds_bucket{stage=\"%s\",le=\"+Inf\"} %llu\n", name,
             static_cast<unsigned long long>(h.count()));
     out.add("edgegw_stage_latency_seconds_sum{stage=\"%s\"} %.9f\n", name, static_cast<double>(h.sum()) / 1e9);
-    out.add("edgegw_stage_latency_seconds_count{stage=\"%s\"} %llu\n", name, static_cast<unsigned long long>(h.count()));
+    out.add("edgegw_stage_latency_seconds_count{stage=\"%s\"} %llu\n", name,
+            static_cast<unsigned long long>(h.count()));
   };
   for (const Stage& st : k_stages) histogram(st.name, s.latency->*st.histogram);
   if (!s.canary) return;
   histogram("canary", *s.canary);
-  out.add("# HELP edgegw_canary_probes_sent_total In-service canary probes published to the local broker.\n"
-          "# TYPE edgegw_canary_probes_sent_total counter\nedgegw_canary_probes_sent_total %llu\n",
-          static_cast<unsigned long long>(s.canary_sent));
+  out.add(
+      "# HELP edgegw_canary_probes_sent_total In-service canary probes published to the local broker.\n"
+      "# TYPE edgegw_canary_probes_sent_total counter\nedgegw_canary_probes_sent_total %llu\n",
+      static_cast<unsigned long long>(s.canary_sent));
 }
 
 }  // namespace edgegw::observe

@@ -30,10 +30,10 @@ struct Snapshot {
   const char* uplink_tls = "";  // cipher suite, "" without TLS
   std::uint32_t pool_in_use = 0, pool_high_water = 0, pool_slots = 0;
   std::uint64_t spool_bytes = 0, spool_max_bytes = 0, spool_records = 0;
-  double spool_oldest_age_s = 0;  // of the oldest unacknowledged record; 0 when none
-  bool spool_full = false;        // appends wait for room (max_bytes reached, or the disk full)
-  double sync_waiting_s = 0;      // how long the sync in flight has been on the disk; 0 when none
-  bool disk_stalled = false;      // ... and it passed the limit (gateway::k_disk_stall)
+  double spool_oldest_age_s = 0;     // of the oldest unacknowledged record; 0 when none
+  bool spool_full = false;           // appends wait for room (max_bytes reached, or the disk full)
+  double sync_waiting_s = 0;         // how long the sync in flight has been on the disk; 0 when none
+  bool disk_stalled = false;         // ... and it passed the limit (gateway::k_disk_stall)
   const char* disk_stall_file = "";  // the file it writes, while disk_stalled
   // counters
   std::uint64_t received = 0, durable = 0, forwarded = 0, replayed = 0, duplicates_suspected = 0;

@@ -29,8 +29,8 @@ std::uint32_t crc32c(std::span<const std::uint8_t> data, std::uint32_t crc) {
   std::size_t n = data.size();
   crc = ~crc;
   while (n >= 8) {
-    std::uint32_t lo = crc ^ (std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |
-                              std::uint32_t(p[3]) << 24);
+    std::uint32_t lo =
+        crc ^ (std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 | std::uint32_t(p[3]) << 24);
     crc = k_tables[7][lo & 0xff] ^ k_tables[6][(lo >> 8) & 0xff] ^ k_tables[5][(lo >> 16) & 0xff] ^
           k_tables[4][lo >> 24] ^ k_tables[3][p[4]] ^ k_tables[2][p[5]] ^ k_tables[1][p[6]] ^ k_tables[0][p[7]];
     p += 8;

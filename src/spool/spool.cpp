@@ -94,12 +94,15 @@ bool sync_directory(Disk& disk, const std::string& path) {
 
 std::uint64_t now_ns() {
   return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
 }
 
 }  // namespace
 
-Spool::SegmentName::SegmentName(std::uint64_t first_seq) { std::snprintf(text, sizeof text, "%016" PRIx64 ".seg", first_seq); }
+Spool::SegmentName::SegmentName(std::uint64_t first_seq) {
+  std::snprintf(text, sizeof text, "%016" PRIx64 ".seg", first_seq);
+}
 
 // ---- the job: runs on the sync thread ---------------------------------------------------
 
@@ -153,7 +156,8 @@ void Job::run() {
   }
   if (m_sync) {
     for (int i = 0; i < m_n_extents; ++i) {
-      if (!sync(m_extents[i].fd, true)) return fail("fdatasync of records", Spool::SegmentName(m_extents[i].segment).text);
+      if (!sync(m_extents[i].fd, true))
+        return fail("fdatasync of records", Spool::SegmentName(m_extents[i].segment).text);
     }
     // A new segment's name must survive a crash before anything in it is acknowledged.
     if (m_rotate && !sync(m_dir_fd, false)) return fail("fsync of the directory", ".");
@@ -168,7 +172,8 @@ void Job::run() {
   } else if (m_write_cursor) {
     std::uint8_t slot[format::k_cursor_size];
     format::encode_cursor(slot, m_cursor_seq);
-    if (!write(m_cursor_fd, slot, sizeof slot, m_cursor_off)) return fail("writing the acknowledged position", k_cursor);
+    if (!write(m_cursor_fd, slot, sizeof slot, m_cursor_off))
+      return fail("writing the acknowledged position", k_cursor);
     if (m_sync && !sync(m_cursor_fd, true)) return fail("fdatasync of the acknowledged position", k_cursor);
     m_cursor_done = true;
   }
@@ -192,9 +197,12 @@ void Job::run() {
 
 // ---- the spool: the loop thread ------------------------------------------------------
 
-Spool::Spool(Options options) : m_options(std::move(options)), m_disk(m_options.disk ? *m_options.disk : system_disk()) {
+Spool::Spool(Options options)
+    : m_options(std::move(options)), m_disk(m_options.disk ? *m_options.disk : system_disk()) {
   m_segment_bytes = m_options.segment_bytes;
-  if (m_segment_bytes == 0) m_segment_bytes = std::clamp<std::uint64_t>(m_options.max_bytes / 16, std::uint64_t{64} << 10, std::uint64_t{16} << 20);
+  if (m_segment_bytes == 0)
+    m_segment_bytes =
+        std::clamp<std::uint64_t>(m_options.max_bytes / 16, std::uint64_t{64} << 10, std::uint64_t{16} << 20);
   m_segment_bytes = std::min(m_segment_bytes, m_options.max_bytes);
 }
 
@@ -212,7 +220,9 @@ bool Spool::fail(const std::string& what, int err) {
   return false;
 }
 
-std::string Spool::segment_path(std::uint64_t first_seq) const { return m_options.dir + "/" + SegmentName(first_seq).text; }
+std::string Spool::segment_path(std::uint64_t first_seq) const {
+  return m_options.dir + "/" + SegmentName(first_seq).text;
+}
 
 std::uint64_t Spool::segment_end_seq(std::size_t index) const {
   return index + 1 < m_segments.size() ? m_segments[index + 1].first_seq : m_next_seq;
@@ -335,8 +345,8 @@ bool Spool::open_segment_files(std::string& error) {
                 ", and it cannot be renamed to " + right.text;
         return false;
       }
-      EGW_LOG(warning, "spool: %s: its header says it starts at %" PRIu64 "; renamed to %s", segment_path(first).c_str(),
-              said, right.text);
+      EGW_LOG(warning, "spool: %s: its header says it starts at %" PRIu64 "; renamed to %s",
+              segment_path(first).c_str(), said, right.text);
       seg.first_seq = said;
       m_renamed = true;
     }
@@ -457,7 +467,8 @@ bool Spool::recover(std::string& error) {
     // What recovery keeps is built on from now on (forwarded, its seqs counted on): it is
     // made durable first, in case a crashed run wrote it and never synced it. A job writes
     // to at most the last two segments (one rotation), so only they can hold such records.
-    for (std::size_t i = m_segments.size() >= 2 ? m_segments.size() - 2 : 0; m_options.sync && i < m_segments.size(); ++i) {
+    for (std::size_t i = m_segments.size() >= 2 ? m_segments.size() - 2 : 0; m_options.sync && i < m_segments.size();
+         ++i) {
       ++m_stats.fsyncs;
       if (m_disk.fdatasync(m_segments[i].fd.get()) != 0) {
         error = segment_path(m_segments[i].first_seq) + ": cannot sync what recovery found: " + std::strerror(errno);
@@ -490,8 +501,9 @@ bool Spool::recover(std::string& error) {
   m_read_index = 0;
   m_read_off = format::k_segment_header;
   if (m_stats.recovered_records > 0 || !m_segments.empty()) {
-    EGW_LOG(notice, "spool: recovered %" PRIu64 " unacknowledged records in %zu segments (%" PRIu64
-                    " bytes); next sequence %" PRIu64,
+    EGW_LOG(notice,
+            "spool: recovered %" PRIu64 " unacknowledged records in %zu segments (%" PRIu64
+            " bytes); next sequence %" PRIu64,
             m_stats.recovered_records, m_segments.size(), m_bytes, m_next_seq);
   }
   return true;
@@ -539,13 +551,15 @@ bool Spool::recover_tail(Segment& seg) {
   m_scanned_end = good_end;
   const std::uint64_t data_end = std::max(good_end, off + skipped);  // the last search's non-zero bytes
   if (data_end > good_end) {
-    EGW_LOG(warning, "spool: %s/%s: cutting a torn tail of %" PRIu64 " bytes at offset %" PRIu64,
-            m_options.dir.c_str(), SegmentName(seg.first_seq).text, data_end - good_end, good_end);
+    EGW_LOG(warning, "spool: %s/%s: cutting a torn tail of %" PRIu64 " bytes at offset %" PRIu64, m_options.dir.c_str(),
+            SegmentName(seg.first_seq).text, data_end - good_end, good_end);
     m_stats.torn_bytes += data_end - good_end;
-    if (m_disk.ftruncate(seg.fd.get(), static_cast<off_t>(good_end)) != 0) return fail(segment_path(seg.first_seq) + ": truncating a torn tail", errno);
+    if (m_disk.ftruncate(seg.fd.get(), static_cast<off_t>(good_end)) != 0)
+      return fail(segment_path(seg.first_seq) + ": truncating a torn tail", errno);
     m_disk.fallocate(seg.fd.get(), static_cast<off_t>(m_segment_bytes));  // the room again (if not: appends)
     ++m_stats.fsyncs;
-    if (m_disk.fdatasync(seg.fd.get()) != 0) return fail(segment_path(seg.first_seq) + ": fsync after truncating a torn tail", errno);
+    if (m_disk.fdatasync(seg.fd.get()) != 0)
+      return fail(segment_path(seg.first_seq) + ": fsync after truncating a torn tail", errno);
   }
   m_bytes -= seg.size - good_end;
   seg.size = seg.written = good_end;
@@ -557,7 +571,7 @@ void Spool::note_corrupt(const Segment& seg, std::uint64_t at, std::uint64_t byt
   ++m_stats.corrupt;
   m_stats.corrupt_bytes += bytes;
   EGW_LOG_LIMITED(error, "spool: %s/%s: %s at offset %" PRIu64 " (%" PRIu64 " bytes) skipped", m_options.dir.c_str(),
-          SegmentName(seg.first_seq).text, why, at, bytes);
+                  SegmentName(seg.first_seq).text, why, at, bytes);
 }
 
 bool Spool::read_at(const Segment& seg, std::uint64_t off, std::uint8_t* dst, std::size_t len) {
@@ -593,8 +607,8 @@ bool Spool::find_record(const Segment& seg, std::uint64_t off, std::uint64_t end
   for (std::uint64_t pos = off; pos < end;) {
     std::uint8_t first;
     if (!read_at(seg, pos, &first, 1)) {  // (puts the window at pos if it was elsewhere)
-      data_end = end;  // unreadable: nothing valid, and not free room either
-      break;         // (an I/O error is the caller's to see: m_read_errno)
+      data_end = end;                     // unreadable: nothing valid, and not free room either
+      break;                              // (an I/O error is the caller's to see: m_read_errno)
     }
     // Search what the window holds, in place.
     const std::uint64_t window_off = m_rbuf_off;
@@ -643,7 +657,6 @@ bool Spool::body_ok(const Segment& seg, std::uint64_t at, const format::RecordHe
   }
   return crc == h.body_crc;
 }
-
 
 // ---- appending and committing --------------------------------------------------------
 

@@ -42,7 +42,7 @@
 namespace edgegw::spool {
 
 struct Options {
-  std::string dir;                  // created if missing
+  std::string dir;  // created if missing
   std::uint64_t max_bytes = 256ull << 20;
   std::uint64_t segment_bytes = 0;  // 0: max_bytes / 16, within [64 KiB, 16 MiB]
   bool sync = true;                 // fdatasync at commit (false: tmpfs, tests)
@@ -55,25 +55,25 @@ struct Options {
 
 struct Stats {
   std::uint64_t appended = 0;
-  std::uint64_t commits = 0;         // jobs that made records durable
-  std::uint64_t fsyncs = 0;          // fsync/fdatasync calls of any kind
+  std::uint64_t commits = 0;  // jobs that made records durable
+  std::uint64_t fsyncs = 0;   // fsync/fdatasync calls of any kind
   std::uint64_t cursor_writes = 0;
-  std::uint64_t bytes_written = 0;   // by the spool's own writes (records, headers, cursor)
-  std::uint64_t corrupt = 0;         // damaged places skipped (records or runs of bytes)
+  std::uint64_t bytes_written = 0;  // by the spool's own writes (records, headers, cursor)
+  std::uint64_t corrupt = 0;        // damaged places skipped (records or runs of bytes)
   std::uint64_t corrupt_bytes = 0;
-  std::uint64_t torn_bytes = 0;      // cut from the end of the last segment at recovery
-  std::uint64_t full_refusals = 0;   // append() answered full
+  std::uint64_t torn_bytes = 0;     // cut from the end of the last segment at recovery
+  std::uint64_t full_refusals = 0;  // append() answered full
   std::uint64_t dropped_segments = 0;
   std::uint64_t dropped_records = 0;  // unsent records deleted by drop-oldest
   std::uint64_t recovery_ns = 0;
   std::uint64_t recovery_bytes_read = 0;  // by open(): bounded by about one segment
   std::uint64_t bytes_read = 0;           // by anything, replay included
-  std::uint64_t recovered_records = 0;  // unacknowledged records found at open
+  std::uint64_t recovered_records = 0;    // unacknowledged records found at open
 };
 
 struct Record {
   format::RecordHeader header;
-  std::string_view topic;              // views into the caller's buffer
+  std::string_view topic;  // views into the caller's buffer
   std::span<const std::uint8_t> payload;
 };
 
@@ -123,7 +123,7 @@ class Job {
   std::size_t m_len = 0;
   Extent m_extents[2];
   int m_n_extents = 0;
-  bool m_rotate = false;        // the spare becomes the last extent's segment
+  bool m_rotate = false;         // the spare becomes the last extent's segment
   std::uint64_t m_last_seq = 0;  // durable once this job completes (0: no records)
   std::uint64_t m_mark_seq = 0;  // the ack mark after the records (0: none)
   bool m_make_spare = false;
@@ -134,7 +134,7 @@ class Job {
   // the outcome
   int m_spare_fd = -1;
   bool m_spare_no_space = false;
-  int m_new_cursor_fd = -1;   // the "ack" file, made by this job (none could be at start)
+  int m_new_cursor_fd = -1;    // the "ack" file, made by this job (none could be at start)
   bool m_cursor_done = false;  // the cursor was written
   const char* m_failed_what = nullptr;
   int m_failed_errno = 0;
@@ -238,15 +238,15 @@ class Spool {
     char text[24];
   };
   std::string segment_path(std::uint64_t first_seq) const;  // for startup errors
-  std::uint64_t segment_end_seq(std::size_t index) const;  // one past its last sequence
+  std::uint64_t segment_end_seq(std::size_t index) const;   // one past its last sequence
   Segment* find_segment(std::uint64_t first_seq);
 
   // Reads [off, off+len) of a segment through the read buffer; false on a short read.
   bool read_at(const Segment& seg, std::uint64_t off, std::uint8_t* dst, std::size_t len);
   // The first record at or after `off` with a valid header that ends by `end`; `skipped`
   // gets the bytes passed over. False if there is none.
-  bool find_record(const Segment& seg, std::uint64_t off, std::uint64_t end, format::RecordHeader& h,
-                   std::uint64_t& at, std::uint64_t& skipped);
+  bool find_record(const Segment& seg, std::uint64_t off, std::uint64_t end, format::RecordHeader& h, std::uint64_t& at,
+                   std::uint64_t& skipped);
   bool body_ok(const Segment& seg, std::uint64_t at, const format::RecordHeader& h, std::uint8_t* dst);
   void note_corrupt(const Segment& seg, std::uint64_t at, std::uint64_t bytes, const char* why);
 
@@ -260,25 +260,25 @@ class Spool {
   bool m_active_open = false;       // the last segment takes appends
   bool m_renamed = false;           // (recovery) a segment was renamed to its header's name
 
-  util::Fd m_spare;                 // the next segment's file, blocks reserved ("spare")
-  bool m_spare_no_space = false;    // the last try found the disk full
+  util::Fd m_spare;                      // the next segment's file, blocks reserved ("spare")
+  bool m_spare_no_space = false;         // the last try found the disk full
   std::vector<std::uint64_t> m_unlinks;  // segments dropped, to delete with the next job
 
   Job m_jobs[2];
-  int m_filling = 0;    // m_jobs[m_filling] takes appends
-  Job* m_out = nullptr; // the job prepared and not yet completed
+  int m_filling = 0;     // m_jobs[m_filling] takes appends
+  Job* m_out = nullptr;  // the job prepared and not yet completed
 
   std::uint64_t m_next_seq = 1;
   std::uint64_t m_durable_seq = 0;
   std::uint64_t m_acked = 0;
-  std::uint64_t m_cursor_written = 0;  // what the "ack" file holds (or recovery found)
-  std::uint64_t m_active_mark = 0;     // the position marked, or staged, in the active segment
+  std::uint64_t m_cursor_written = 0;    // what the "ack" file holds (or recovery found)
+  std::uint64_t m_active_mark = 0;       // the position marked, or staged, in the active segment
   std::uint64_t m_waiting_since_ns = 0;  // acknowledgements wait unpersisted since (0: none wait)
   std::uint64_t m_prepared_ns = 0;       // the time the job out was prepared
-  std::uint64_t m_cursor_off = 0;      // the slot the next write goes to
+  std::uint64_t m_cursor_off = 0;        // the slot the next write goes to
   bool m_cursor_forced = false;
-  bool m_cursor_current = false;       // the file is in the two-slot form and holds m_cursor_written
-  std::uint64_t m_sent = 0;  // records below this were sent from memory
+  bool m_cursor_current = false;  // the file is in the two-slot form and holds m_cursor_written
+  std::uint64_t m_sent = 0;       // records below this were sent from memory
   std::uint64_t m_bytes = 0;
 
   std::unique_ptr<std::uint8_t[]> m_rbuf;  // a window of one segment, for replay and scans
@@ -287,10 +287,10 @@ class Spool {
   std::size_t m_read_index = 0;                  // replay position: segment and offset
   std::uint64_t m_read_off = format::k_segment_header;
   std::uint64_t m_scanned_seq = 0, m_scanned_end = 0;  // the part open() checked (and reported)
-  bool m_after_bad_record = false;  // replay is searching past a record that failed its checksum
-  std::uint64_t m_read_last_seq = 0;  // replay: the last good record of the segment being read
-  bool m_read_damage = false;         // ... and whether damage was passed since
-  int m_read_errno = 0;               // a read failed (EIO...): not damage, the spool fails
+  bool m_after_bad_record = false;                     // replay is searching past a record that failed its checksum
+  std::uint64_t m_read_last_seq = 0;                   // replay: the last good record of the segment being read
+  bool m_read_damage = false;                          // ... and whether damage was passed since
+  int m_read_errno = 0;                                // a read failed (EIO...): not damage, the spool fails
 
   bool m_failed = false;
   std::string m_error;

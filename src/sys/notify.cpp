@@ -41,7 +41,8 @@ bool Notifier::send(const char* text, std::size_t len) {
   if (!m_fd) return false;
   // Never waits: the event loop must not block on a manager that stopped reading (a full
   // socket loses this one message; the next keep-alive comes half a watchdog later).
-  const ssize_t n = ::sendto(m_fd.get(), text, len, MSG_NOSIGNAL | MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&m_addr), m_addr_len);
+  const ssize_t n = ::sendto(m_fd.get(), text, len, MSG_NOSIGNAL | MSG_DONTWAIT,
+                             reinterpret_cast<const sockaddr*>(&m_addr), m_addr_len);
   return n == static_cast<ssize_t>(len);
 }
 

@@ -39,9 +39,9 @@ struct Options {
 };
 
 struct Stats {
-  std::uint64_t handshakes = 0;          // completed
-  std::uint64_t resumed = 0;             // of those, abbreviated (session resumption)
-  std::uint64_t failures = 0;            // handshakes that failed
+  std::uint64_t handshakes = 0;            // completed
+  std::uint64_t resumed = 0;               // of those, abbreviated (session resumption)
+  std::uint64_t failures = 0;              // handshakes that failed
   std::uint64_t last_handshake_bytes = 0;  // sent + received by the last completed handshake
   std::uint64_t last_handshake_us = 0;
   bool last_resumed = false;
@@ -86,9 +86,7 @@ class Transport final : public mqtt::Transport {
   void close() override;
   void close_gracefully(std::chrono::milliseconds wait) override;
   void set_user_timeout(std::chrono::milliseconds timeout) override { m_tcp.set_user_timeout(timeout); }
-  const char* pending() const override {
-    return m_state == State::handshaking ? "the TLS handshake" : m_tcp.pending();
-  }
+  const char* pending() const override { return m_state == State::handshaking ? "the TLS handshake" : m_tcp.pending(); }
   int fd() const override { return m_tcp.fd(); }
   const char* error() const override { return m_error; }
 

@@ -18,7 +18,8 @@ namespace {
 
 std::uint64_t now_us() {
   return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
 }
 
 std::size_t heap_in_use() { return mallinfo2().uordblks; }
@@ -78,7 +79,8 @@ void for_each_san(const mbedtls_x509_crt& crt, F f) {
       unsigned char* q = p;
       const unsigned char* names_end = p + value_len;
       std::size_t names_len = 0;
-      if (mbedtls_asn1_get_tag(&q, names_end, &names_len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0) return;
+      if (mbedtls_asn1_get_tag(&q, names_end, &names_len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+        return;
       while (q < names_end) {
         const int tag = *q++;
         std::size_t n = 0;
@@ -185,15 +187,19 @@ mqtt::Progress Transport::fail_handshake(int rc) {
     const std::uint32_t flags = mbedtls_ssl_get_verify_result(&m_ssl);
     append(m_error, sizeof m_error, "server certificate refused:");
     if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) {
-      if (m_peer_self_signed) append(m_error, sizeof m_error, " self-signed (%s), not in %s;", m_peer_issuer, o.ca_file.c_str());
-      else append(m_error, sizeof m_error, " unknown CA: issued by %s, which is not in %s;", m_peer_issuer, o.ca_file.c_str());
+      if (m_peer_self_signed)
+        append(m_error, sizeof m_error, " self-signed (%s), not in %s;", m_peer_issuer, o.ca_file.c_str());
+      else
+        append(m_error, sizeof m_error, " unknown CA: issued by %s, which is not in %s;", m_peer_issuer,
+               o.ca_file.c_str());
     }
     if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) {
       append(m_error, sizeof m_error, " name mismatch: \"%s\" is not among its names (%s);", m_verify_name.c_str(),
              m_peer_names[0] ? m_peer_names : "none");
     }
     if (flags & MBEDTLS_X509_BADCERT_EXPIRED) append(m_error, sizeof m_error, " expired (valid %s);", m_peer_dates);
-    if (flags & MBEDTLS_X509_BADCERT_FUTURE) append(m_error, sizeof m_error, " not yet valid (valid %s);", m_peer_dates);
+    if (flags & MBEDTLS_X509_BADCERT_FUTURE)
+      append(m_error, sizeof m_error, " not yet valid (valid %s);", m_peer_dates);
     const std::uint32_t described = MBEDTLS_X509_BADCERT_NOT_TRUSTED | MBEDTLS_X509_BADCERT_CN_MISMATCH |
                                     MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE;
     if (flags & ~described) {
@@ -208,7 +214,8 @@ mqtt::Progress Transport::fail_handshake(int rc) {
   }
   if (rc == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) return describe_alert(m_ssl.in_msg ? m_ssl.in_msg[1] : 0);
   if (rc == MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION) {
-    append(m_error, sizeof m_error, "protocol version: the server offered a TLS version below 1.2, which edgegw refuses");
+    append(m_error, sizeof m_error,
+           "protocol version: the server offered a TLS version below 1.2, which edgegw refuses");
     return mqtt::Progress::failed;
   }
   if (rc == MBEDTLS_ERR_SSL_CONN_EOF || rc == MBEDTLS_ERR_NET_RECV_FAILED || rc == MBEDTLS_ERR_NET_SEND_FAILED) {
@@ -268,7 +275,8 @@ int Transport::verify_cb(void* self, mbedtls_x509_crt* crt, int depth, std::uint
   bool ip_matches = false;
   for_each_san(*crt, [&](int tag, const unsigned char* p, std::size_t n) {
     if (tag == MBEDTLS_X509_SAN_DNS_NAME) {
-      append(t->m_peer_names, sizeof t->m_peer_names, ", DNS:%.*s", static_cast<int>(n), reinterpret_cast<const char*>(p));
+      append(t->m_peer_names, sizeof t->m_peer_names, ", DNS:%.*s", static_cast<int>(n),
+             reinterpret_cast<const char*>(p));
     } else if (tag == MBEDTLS_X509_SAN_IP_ADDRESS && (n == 4 || n == 16)) {
       char text[INET6_ADDRSTRLEN];
       ::inet_ntop(n == 4 ? AF_INET : AF_INET6, p, text, sizeof text);
@@ -308,7 +316,8 @@ mqtt::IoResult Transport::read(std::span<std::uint8_t> into) {
   const int rc = mbedtls_ssl_read(&m_ssl, into.data(), into.size());
   if (rc > 0) return {mqtt::IoStatus::ok, static_cast<std::size_t>(rc)};
   if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return {mqtt::IoStatus::would_block};
-  if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || rc == MBEDTLS_ERR_SSL_CONN_EOF) return {mqtt::IoStatus::closed};
+  if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || rc == MBEDTLS_ERR_SSL_CONN_EOF)
+    return {mqtt::IoStatus::closed};
   char text[160];
   mbedtls_strerror(rc, text, sizeof text);
   std::snprintf(m_error, sizeof m_error, "tls read from %s: %s", m_verify_name.c_str(),
@@ -343,9 +352,7 @@ void Transport::close_gracefully(std::chrono::milliseconds wait) {
   m_tcp.close_gracefully(wait);
 }
 
-const char* Transport::ciphersuite() const {
-  return m_state == State::open ? mbedtls_ssl_get_ciphersuite(&m_ssl) : "";
-}
+const char* Transport::ciphersuite() const { return m_state == State::open ? mbedtls_ssl_get_ciphersuite(&m_ssl) : ""; }
 
 const char* Transport::alpn() const {
   const char* p = m_state == State::open ? mbedtls_ssl_get_alpn_protocol(&m_ssl) : nullptr;

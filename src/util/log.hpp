@@ -7,7 +7,14 @@
 
 namespace edgegw::util {
 
-enum class Level : int { silent = 0, error = 3, warning = 4, notice = 5, info = 6, debug = 7 };  // silent: tests, fuzzing
+enum class Level : int {
+  silent = 0,
+  error = 3,
+  warning = 4,
+  notice = 5,
+  info = 6,
+  debug = 7
+};  // silent: tests, fuzzing
 
 void set_log_level(Level level);
 Level log_level();
@@ -41,21 +48,21 @@ std::int64_t monotonic_ns();
 
 // EGW_LOG for a line that may repeat: at most RateLimit::k_burst a minute from this call
 // site; the next one logged after a quiet spell ends with "(N similar lines suppressed)".
-#define EGW_LOG_LIMITED(level, fmt, ...)                                                                     \
-  do {                                                                                                       \
-    static ::edgegw::util::RateLimit egw_limit_;                                                             \
-    std::uint64_t egw_suppressed_ = 0;                                                                       \
-    if (::edgegw::util::log_enabled(::edgegw::util::Level::level) &&                                         \
-        egw_limit_.allow(::edgegw::util::monotonic_ns(), egw_suppressed_)) {                                 \
-      if (egw_suppressed_ == 0) ::edgegw::util::log(::edgegw::util::Level::level, fmt, __VA_ARGS__);         \
-      else                                                                                                   \
+#define EGW_LOG_LIMITED(level, fmt, ...)                                                                       \
+  do {                                                                                                         \
+    static ::edgegw::util::RateLimit egw_limit_;                                                               \
+    std::uint64_t egw_suppressed_ = 0;                                                                         \
+    if (::edgegw::util::log_enabled(::edgegw::util::Level::level) &&                                           \
+        egw_limit_.allow(::edgegw::util::monotonic_ns(), egw_suppressed_)) {                                   \
+      if (egw_suppressed_ == 0) ::edgegw::util::log(::edgegw::util::Level::level, fmt, __VA_ARGS__);           \
+      else                                                                                                     \
         ::edgegw::util::log(::edgegw::util::Level::level, fmt " (%llu similar lines suppressed)", __VA_ARGS__, \
-                            static_cast<unsigned long long>(egw_suppressed_));                              \
-    }                                                                                                        \
+                            static_cast<unsigned long long>(egw_suppressed_));                                 \
+    }                                                                                                          \
   } while (0)
 
-#define EGW_LOG(level, ...)                                                      \
-  do {                                                                           \
-    if (::edgegw::util::log_enabled(::edgegw::util::Level::level))               \
-      ::edgegw::util::log(::edgegw::util::Level::level, __VA_ARGS__);            \
+#define EGW_LOG(level, ...)                                           \
+  do {                                                                \
+    if (::edgegw::util::log_enabled(::edgegw::util::Level::level))    \
+      ::edgegw::util::log(::edgegw::util::Level::level, __VA_ARGS__); \
   } while (0)

@@ -39,16 +39,26 @@ std::optional<std::uint64_t> scale(std::string_view text,
 }  // namespace
 
 std::optional<std::uint64_t> parse_bytes(std::string_view text) {
-  static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 9> k_units{{
-      {"", 1}, {"B", 1}, {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30},
-      {"kB", 1000}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}}};
+  static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 9> k_units{{{"", 1},
+                                                                                      {"B", 1},
+                                                                                      {"KiB", 1ull << 10},
+                                                                                      {"MiB", 1ull << 20},
+                                                                                      {"GiB", 1ull << 30},
+                                                                                      {"kB", 1000},
+                                                                                      {"KB", 1000},
+                                                                                      {"MB", 1000 * 1000},
+                                                                                      {"GB", 1000 * 1000 * 1000}}};
   return scale(text, k_units);
 }
 
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
-  static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 6> k_units{{
-      {"ns", 1}, {"us", 1000}, {"ms", 1000 * 1000}, {"s", 1000ull * 1000 * 1000},
-      {"m", 60ull * 1000 * 1000 * 1000}, {"h", 3600ull * 1000 * 1000 * 1000}}};
+  static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 6> k_units{
+      {{"ns", 1},
+       {"us", 1000},
+       {"ms", 1000 * 1000},
+       {"s", 1000ull * 1000 * 1000},
+       {"m", 60ull * 1000 * 1000 * 1000},
+       {"h", 3600ull * 1000 * 1000 * 1000}}};
   auto ns = scale(text, k_units);
   if (!ns || *ns > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
   return std::chrono::nanoseconds(static_cast<std::int64_t>(*ns));

@@ -18,9 +18,7 @@ class Random {
   }
 
   // Uniform in [lo, hi] (inclusive); lo <= hi.
-  std::uint64_t between(std::uint64_t lo, std::uint64_t hi) {
-    return lo + next() % (hi - lo + 1);
-  }
+  std::uint64_t between(std::uint64_t lo, std::uint64_t hi) { return lo + next() % (hi - lo + 1); }
 
  private:
   std::uint64_t m_state;

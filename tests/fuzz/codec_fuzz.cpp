@@ -49,7 +49,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       break;
     }
-    case PacketType::connack: { Connack c; if (decode(body, v, c) == Reason::success) check_props(body, c.props); break; }
+    case PacketType::connack: {
+      Connack c;
+      if (decode(body, v, c) == Reason::success) check_props(body, c.props);
+      break;
+    }
     case PacketType::publish: {
       Publish p;
       if (decode(h, body, v, p) == Reason::success) {
@@ -63,23 +67,37 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       break;
     }
-    case PacketType::puback: case PacketType::pubrec: case PacketType::pubrel: case PacketType::pubcomp: {
+    case PacketType::puback:
+    case PacketType::pubrec:
+    case PacketType::pubrel:
+    case PacketType::pubcomp: {
       Ack a;
       if (decode(h, body, v, a) == Reason::success) check_props(body, a.props);
       break;
     }
     case PacketType::subscribe: {
       Subscribe s;
-      if (decode(body, v, s) == Reason::success) for_each_subscription(s, [&](const Subscription& sub) { inside(body, sub.filter.data(), sub.filter.size()); });
+      if (decode(body, v, s) == Reason::success)
+        for_each_subscription(s, [&](const Subscription& sub) { inside(body, sub.filter.data(), sub.filter.size()); });
       break;
     }
     case PacketType::unsubscribe: {
       Unsubscribe u;
-      if (decode(body, v, u) == Reason::success) for_each_filter(u, [&](std::string_view f) { inside(body, f.data(), f.size()); });
+      if (decode(body, v, u) == Reason::success)
+        for_each_filter(u, [&](std::string_view f) { inside(body, f.data(), f.size()); });
       break;
     }
-    case PacketType::suback: case PacketType::unsuback: { SubAck s; if (decode(h, body, v, s) == Reason::success) inside(body, s.reasons.data(), s.reasons.size()); break; }
-    case PacketType::disconnect: { Disconnect d; if (decode(body, v, d) == Reason::success) check_props(body, d.props); break; }
+    case PacketType::suback:
+    case PacketType::unsuback: {
+      SubAck s;
+      if (decode(h, body, v, s) == Reason::success) inside(body, s.reasons.data(), s.reasons.size());
+      break;
+    }
+    case PacketType::disconnect: {
+      Disconnect d;
+      if (decode(body, v, d) == Reason::success) check_props(body, d.props);
+      break;
+    }
     default: break;
   }
   return 0;

@@ -52,7 +52,8 @@ void add_record(std::vector<std::uint8_t>& seg, std::uint64_t seq) {
 
 // A position: mostly near the records (where real ones are), sometimes anything.
 std::uint64_t position(FuzzedDataProvider& in, std::uint64_t records) {
-  return in.ConsumeBool() ? in.ConsumeIntegralInRange<std::uint64_t>(0, records + 3) : in.ConsumeIntegral<std::uint64_t>();
+  return in.ConsumeBool() ? in.ConsumeIntegralInRange<std::uint64_t>(0, records + 3)
+                          : in.ConsumeIntegral<std::uint64_t>();
 }
 
 // One 24-byte slot: valid with a fuzzed position, maybe with a bit flipped, or fuzzed
@@ -61,7 +62,8 @@ std::vector<std::uint8_t> slot(FuzzedDataProvider& in, std::uint64_t records, st
   std::vector<std::uint8_t> s(format::k_cursor_size);
   if (in.ConsumeBool()) {
     format::encode_cursor(s.data(), position(in, records));
-    if (in.ConsumeBool()) s[in.ConsumeIntegralInRange<std::size_t>(0, s.size() - 1)] ^= std::uint8_t(1u << in.ConsumeIntegralInRange(0, 7));
+    if (in.ConsumeBool())
+      s[in.ConsumeIntegralInRange<std::size_t>(0, s.size() - 1)] ^= std::uint8_t(1u << in.ConsumeIntegralInRange(0, 7));
   } else {
     const std::vector<std::uint8_t> raw = in.ConsumeBytes<std::uint8_t>(format::k_cursor_size);
     std::copy(raw.begin(), raw.end(), s.begin());
@@ -108,7 +110,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       write_file(dir + "/ack", slot(in, records, &cursor));
       break;
     }
-    case 2: case 3: {  // two slots, maybe torn to a prefix
+    case 2:
+    case 3: {  // two slots, maybe torn to a prefix
       std::uint64_t v0 = 0, v1 = 0;
       std::vector<std::uint8_t> file = slot(in, records, &v0);
       file.resize(format::k_cursor_slot_stride, 0);
@@ -122,7 +125,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     }
     case 4: {  // anything
-      const std::vector<std::uint8_t> raw = in.ConsumeBytes<std::uint8_t>(in.ConsumeIntegralInRange<std::size_t>(0, 4200));
+      const std::vector<std::uint8_t> raw =
+          in.ConsumeBytes<std::uint8_t>(in.ConsumeIntegralInRange<std::size_t>(0, 4200));
       std::uint64_t v0 = 0, v1 = 0;
       if (raw.size() == format::k_cursor_size) format::decode_cursor(raw, v0);
       if (raw.size() == format::k_cursor_file_size) {

@@ -47,7 +47,6 @@ void check(bool ok) {
   if (!ok) std::abort();
 }
 
-
 // The operations the input picks, run until the disk fails.
 struct Op {
   enum Kind : std::uint8_t { append, commit, ack, cursor } kind;
@@ -104,7 +103,8 @@ void check_recovery(const std::string& dir, const Told& told) {
     const auto it = told.payload_of.find(seq);
     check(it != told.payload_of.end() && it->second == payload);
   }
-  for (std::uint64_t seq = std::max(s.acked_seq(), told.acked) + 1; seq <= told.durable; ++seq) check(got.count(seq) == 1);
+  for (std::uint64_t seq = std::max(s.acked_seq(), told.acked) + 1; seq <= told.durable; ++seq)
+    check(got.count(seq) == 1);
   std::uint64_t seq = 0;
   check(s.append("after", bytes("crash"), 1, false, 0, seq) == Append::ok && s.commit() && seq > told.durable);
 }

@@ -34,7 +34,8 @@ inline void write_file(const std::string& path, const std::uint8_t* data, std::s
 
 // Removes `dir` and everything in it.
 inline void remove_tree(const std::string& dir) {
-  ::nftw(dir.c_str(), [](const char* p, const struct stat*, int, FTW*) { return ::remove(p); }, 16, FTW_DEPTH | FTW_PHYS);
+  ::nftw(
+      dir.c_str(), [](const char* p, const struct stat*, int, FTW*) { return ::remove(p); }, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 }  // namespace edgegw::fuzz

@@ -110,7 +110,10 @@ class MemTransport final : public Transport {
           if (r == Reason::success && p.qos > 0) publish_ids.push_back(p.packet_id);
           break;
         }
-        case PacketType::puback: case PacketType::pubrec: case PacketType::pubrel: case PacketType::pubcomp: {
+        case PacketType::puback:
+        case PacketType::pubrec:
+        case PacketType::pubrel:
+        case PacketType::pubcomp: {
           Ack a;
           r = decode(h, body, v, a);
           break;
@@ -156,7 +159,8 @@ class Handler final : public SessionHandler {
     const std::uint8_t* lo = m.slot->data;
     const std::uint8_t* hi = lo + m.slot->capacity;
     const auto* t = reinterpret_cast<const std::uint8_t*>(m.topic.data());
-    if (t < lo || t + m.topic.size() > hi || m.payload.data() < lo || m.payload.data() + m.payload.size() > hi) std::abort();
+    if (t < lo || t + m.topic.size() > hi || m.payload.data() < lo || m.payload.data() + m.payload.size() > hi)
+      std::abort();
     if (m.qos > 2) std::abort();
     held_slots.push_back(m.slot);
     if (m.qos > 0) held.push_back(token);
@@ -184,12 +188,24 @@ class Handler final : public SessionHandler {
   mem::Pool* m_pool;
 };
 
-const Reason k_reasons[] = {Reason::success, Reason::granted_qos1, Reason::granted_qos2, Reason::no_matching_subscribers,
-                            Reason::unspecified_error, Reason::malformed_packet, Reason::protocol_error,
-                            Reason::unsupported_protocol_version, Reason::not_authorized, Reason::server_busy,
-                            Reason::session_taken_over, Reason::topic_filter_invalid, Reason::packet_id_not_found,
-                            Reason::receive_maximum_exceeded, Reason::quota_exceeded, Reason::qos_not_supported,
-                            Reason::use_another_server, Reason::shared_subscriptions_not_supported,
+const Reason k_reasons[] = {Reason::success,
+                            Reason::granted_qos1,
+                            Reason::granted_qos2,
+                            Reason::no_matching_subscribers,
+                            Reason::unspecified_error,
+                            Reason::malformed_packet,
+                            Reason::protocol_error,
+                            Reason::unsupported_protocol_version,
+                            Reason::not_authorized,
+                            Reason::server_busy,
+                            Reason::session_taken_over,
+                            Reason::topic_filter_invalid,
+                            Reason::packet_id_not_found,
+                            Reason::receive_maximum_exceeded,
+                            Reason::quota_exceeded,
+                            Reason::qos_not_supported,
+                            Reason::use_another_server,
+                            Reason::shared_subscriptions_not_supported,
                             Reason::wildcard_subscriptions_not_supported};
 
 Reason pick_reason(FuzzedDataProvider& in) {
@@ -215,7 +231,8 @@ Properties pick_props(FuzzedDataProvider& in, std::vector<std::string>& keep, st
   // Only ids the codec knows how to write: the rest are a raw-bytes affair.
   for (unsigned id = 1; id < 0x2b; ++id) {
     if (!(id == 1 || id == 2 || id == 3 || id == 8 || id == 9 || id == 0x0b || (id >= 0x11 && id <= 0x13) ||
-          (id >= 0x15 && id <= 0x1a) || id == 0x1c || id == 0x1f || (id >= 0x21 && id <= 0x25) || (id >= 0x27 && id <= 0x2a))) {
+          (id >= 0x15 && id <= 0x1a) || id == 0x1c || id == 0x1f || (id >= 0x21 && id <= 0x25) ||
+          (id >= 0x27 && id <= 0x2a))) {
       p.present &= ~(std::uint64_t{1} << id);
     }
   }
@@ -343,7 +360,8 @@ void run(FuzzedDataProvider& in, bool ingest) {
     o.subscriptions = {"sensors/#", "alarms/+/x"};
     o.subscribe_qos = in.ConsumeIntegralInRange<std::uint8_t>(0, 2);
     // Retain As Published, and Retain Handling 0-2 (3 is not one).
-    o.subscribe_options_v5 = static_cast<std::uint8_t>((in.ConsumeBool() ? 0x08 : 0) | in.ConsumeIntegralInRange(0, 2) << 4);
+    o.subscribe_options_v5 =
+        static_cast<std::uint8_t>((in.ConsumeBool() ? 0x08 : 0) | in.ConsumeIntegralInRange(0, 2) << 4);
   }
   o.rx_buffer_bytes = in.ConsumeBool() ? 64 : 8192;  // small: CONNACKs with properties overflow it
   // Reconnects and resubscriptions at once: timers that are due now fire on the next
@@ -359,12 +377,15 @@ void run(FuzzedDataProvider& in, bool ingest) {
   const std::string payload(300, 'u');
   for (int step = 0; step < 48 && in.remaining_bytes() > 0; ++step) {
     switch (in.ConsumeIntegralInRange(0, 7)) {
-      case 0: case 1: case 2: server_sends(in, t, s.version()); break;
+      case 0:
+      case 1:
+      case 2: server_sends(in, t, s.version()); break;
       case 3: {  // the application publishes
         OutMessage m;
         m.topic_prefix = ingest ? "" : "site/";
         m.topic = "sensors/a";
-        m.payload = Bytes(reinterpret_cast<const std::uint8_t*>(payload.data()), in.ConsumeIntegralInRange<std::size_t>(0, 300));
+        m.payload = Bytes(reinterpret_cast<const std::uint8_t*>(payload.data()),
+                          in.ConsumeIntegralInRange<std::size_t>(0, 300));
         m.qos = ingest ? 0 : in.ConsumeIntegralInRange<std::uint8_t>(0, 1);
         m.retain = in.ConsumeBool();
         if (s.publish(m, ++cookie) == PublishStatus::queued && m.qos == 1) handler.queued.insert(cookie);

@@ -32,7 +32,8 @@ std::uint64_t replay(Spool& s) {
   std::uint64_t from = s.acked_seq() + 1, n = 0, last = 0;
   while (s.read_next(from, UINT64_MAX, buf, r) == Read::ok) {
     const auto* t = reinterpret_cast<const std::uint8_t*>(r.topic.data());
-    if (t != buf.data() || r.topic.size() + r.payload.size() != r.header.body_len || r.header.body_len > buf.size()) std::abort();
+    if (t != buf.data() || r.topic.size() + r.payload.size() != r.header.body_len || r.header.body_len > buf.size())
+      std::abort();
     if (crc32c(r.payload, crc32c({t, r.topic.size()})) != r.header.body_crc) std::abort();
     if (r.header.seq < from || r.header.seq <= last) std::abort();  // in order, never twice
     last = r.header.seq;

@@ -125,8 +125,12 @@ TEST(Allocations, forwarding_at_1000_per_second_makes_zero_heap_allocations_and_
   TempDir dir;
   const std::string toml = "[gateway]\nid = \"alloc\"\nstate_dir = \"" + dir.file("state") +
                            "\"\nlog_level = \"warning\"\n"
-                           "[ingest]\nurl = \"" + local.url() + "\"\ntopics = [\"sensors/#\"]\n"
-                           "[uplink]\nurl = \"" + upstream.url() + "\"\ntopic_prefix = \"up/\"\n"
+                           "[ingest]\nurl = \"" +
+                           local.url() +
+                           "\"\ntopics = [\"sensors/#\"]\n"
+                           "[uplink]\nurl = \"" +
+                           upstream.url() +
+                           "\"\ntopic_prefix = \"up/\"\n"
                            "[pool]\nslots = 256\nslot_bytes = 1024\n"
                            "[spool]\nmax_bytes = \"64MiB\"\nsync = \"batch\"\ncommit_interval = \"0ms\"\n";
   std::vector<std::string> errors;
@@ -141,7 +145,8 @@ TEST(Allocations, forwarding_at_1000_per_second_makes_zero_heap_allocations_and_
       std::chrono::seconds(20)));
 
   Process sensors = publish_stream(local, "sensors/rate", k_warmup + k_messages, 1000, 1);
-  ASSERT_TRUE(run_loop_until(loop, [&] { return gw.counters().forwarded >= k_warmup; }, std::chrono::seconds(60)));
+  ASSERT_TRUE(run_loop_until(
+      loop, [&] { return gw.counters().forwarded >= k_warmup; }, std::chrono::seconds(60)));
   const std::uint64_t allocations_before = g_allocations.load();
   const std::uint64_t forwarded_before = gw.counters().forwarded;
   const spool::Stats spool_before = gw.spool().stats();
@@ -152,14 +157,16 @@ TEST(Allocations, forwarding_at_1000_per_second_makes_zero_heap_allocations_and_
   const std::uint64_t allocations = g_allocations.load() - allocations_before;
   const std::uint64_t forwarded = gw.counters().forwarded - forwarded_before;
   const spool::Stats& s = gw.spool().stats();
-  const double fsyncs_per_message = static_cast<double>(s.fsyncs - spool_before.fsyncs) / static_cast<double>(forwarded);
-  std::printf("[ alloc ] %llu messages forwarded at 1000/s: %llu heap allocations; %llu fsyncs (%llu batches, "
-              "%llu cursor writes) = %.3f fsyncs per message, %.1f messages per batch\n",
-              static_cast<unsigned long long>(forwarded), static_cast<unsigned long long>(allocations),
-              static_cast<unsigned long long>(s.fsyncs - spool_before.fsyncs),
-              static_cast<unsigned long long>(s.commits - spool_before.commits),
-              static_cast<unsigned long long>(s.cursor_writes - spool_before.cursor_writes), fsyncs_per_message,
-              static_cast<double>(forwarded) / static_cast<double>(s.commits - spool_before.commits));
+  const double fsyncs_per_message =
+      static_cast<double>(s.fsyncs - spool_before.fsyncs) / static_cast<double>(forwarded);
+  std::printf(
+      "[ alloc ] %llu messages forwarded at 1000/s: %llu heap allocations; %llu fsyncs (%llu batches, "
+      "%llu cursor writes) = %.3f fsyncs per message, %.1f messages per batch\n",
+      static_cast<unsigned long long>(forwarded), static_cast<unsigned long long>(allocations),
+      static_cast<unsigned long long>(s.fsyncs - spool_before.fsyncs),
+      static_cast<unsigned long long>(s.commits - spool_before.commits),
+      static_cast<unsigned long long>(s.cursor_writes - spool_before.cursor_writes), fsyncs_per_message,
+      static_cast<double>(forwarded) / static_cast<double>(s.commits - spool_before.commits));
   ::testing::Test::RecordProperty("fsyncs_per_message", std::to_string(fsyncs_per_message));
   EXPECT_EQ(allocations, 0u);
   // One fsync per message would mean no group commit; every record is still durable
@@ -168,6 +175,7 @@ TEST(Allocations, forwarding_at_1000_per_second_makes_zero_heap_allocations_and_
   EXPECT_EQ(gw.counters().received, static_cast<std::uint64_t>(k_warmup + k_messages));
   EXPECT_EQ(sensors.wait(std::chrono::seconds(30)), 0);
   gw.shutdown(std::chrono::seconds(2));
-  run_loop_until(loop, [&] { return gw.stopped(); }, std::chrono::seconds(10));
+  run_loop_until(
+      loop, [&] { return gw.stopped(); }, std::chrono::seconds(10));
   EXPECT_EQ(gw.exit_code(), 0);
 }

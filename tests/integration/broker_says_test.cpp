@@ -92,8 +92,8 @@ TEST(BrokerSays, use_another_server_is_logged_with_the_reference_and_not_hammere
     Bytes body;
     if (!c.read_until(1, body)) return;
     const std::string ref = "other.example:8883";
-    Bytes connack = {0x00, 0x9c, static_cast<std::uint8_t>(3 + ref.size()), 0x1c, 0x00,
-                     static_cast<std::uint8_t>(ref.size())};
+    Bytes connack = {0x00, 0x9c, static_cast<std::uint8_t>(3 + ref.size()),
+                     0x1c, 0x00, static_cast<std::uint8_t>(ref.size())};
     connack.insert(connack.end(), ref.begin(), ref.end());
     c.send_packet(0x20, connack);
   });
@@ -288,7 +288,8 @@ TEST(BrokerSays, a_broker_that_ends_every_session_at_once_is_retried_ever_more_s
   h.session->stop();
   const auto at = broker.accepted_at();
   const auto gap = [&](std::size_t i) { return std::chrono::duration<double, std::milli>(at[i] - at[i - 1]).count(); };
-  std::printf("[ measured ] gaps between attempts: %.0f %.0f %.0f %.0f %.0f ms\n", gap(1), gap(2), gap(3), gap(4), gap(5));
+  std::printf("[ measured ] gaps between attempts: %.0f %.0f %.0f %.0f %.0f ms\n", gap(1), gap(2), gap(3), gap(4),
+              gap(5));
   // The sixth attempt waits 400-800 ms (50 ms doubled four times, jitter in its upper half),
   // not 25-50 ms as a backoff that a CONNACK resets would.
   EXPECT_GE(gap(5), 300.0);

@@ -122,10 +122,11 @@ Delivery after_a_stall(Version v, std::uint16_t receive_maximum, const std::stri
   // In order, each once: what is missing is a tail the broker never kept.
   for (std::size_t i = 0; i < h.received.size(); ++i) EXPECT_EQ(h.received[i].payload, std::to_string(i));
   Delivery d{window, h.received.size(), broker.log().find("Outgoing messages are being dropped") != std::string::npos};
-  std::printf("[ measured ] %s subscriber, receive_maximum %u, broker config {%s}: %zu in flight while stalled, "
-              "%zu of %d delivered once acknowledged%s\n",
-              name(v), receive_maximum, one_line(broker_config).c_str(), window, d.delivered, published,
-              d.broker_logged_drops ? " (broker log: \"Outgoing messages are being dropped\")" : "");
+  std::printf(
+      "[ measured ] %s subscriber, receive_maximum %u, broker config {%s}: %zu in flight while stalled, "
+      "%zu of %d delivered once acknowledged%s\n",
+      name(v), receive_maximum, one_line(broker_config).c_str(), window, d.delivered, published,
+      d.broker_logged_drops ? " (broker log: \"Outgoing messages are being dropped\")" : "");
   return d;
 }
 

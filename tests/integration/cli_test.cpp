@@ -24,7 +24,9 @@ TEST(Cli, version_prints_the_version_and_exits_0) {
 
 TEST(Cli, check_config_exits_0_for_the_example) {
   std::string out;
-  EXPECT_EQ(run(edgegw_cmd({"check-config", "--config", std::string(EDGEGW_SOURCE_DIR) + "/docs/edgegw.example.toml"}), &out), 0)
+  EXPECT_EQ(
+      run(edgegw_cmd({"check-config", "--config", std::string(EDGEGW_SOURCE_DIR) + "/docs/edgegw.example.toml"}), &out),
+      0)
       << out;
   EXPECT_NE(out.find("valid"), std::string::npos);
 }

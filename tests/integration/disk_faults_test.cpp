@@ -48,11 +48,11 @@ long number_after(const std::string& text, const std::string& key) {
 // A fault injected while sensors publish; the daemon must stop by itself, and a restart
 // on a healed disk must deliver everything.
 struct MidStream {
-  std::string fault, how;                 // for the [ measured ] line
-  std::vector<std::string> env;           // the daemon's (EDGEGW_TEST_DISK)
-  std::function<void()> inject, heal;     // the fault, and its repair before the restart
-  std::vector<std::string> must_say;      // in the log line that stops the daemon
-  std::vector<std::string> one_of;        // ... and one of these (an errno a kernel path may vary)
+  std::string fault, how;              // for the [ measured ] line
+  std::vector<std::string> env;        // the daemon's (EDGEGW_TEST_DISK)
+  std::function<void()> inject, heal;  // the fault, and its repair before the restart
+  std::vector<std::string> must_say;   // in the log line that stops the daemon
+  std::vector<std::string> one_of;     // ... and one of these (an errno a kernel path may vary)
 };
 
 void fault_mid_stream(Rig& rig, const MidStream& m) {
@@ -89,11 +89,12 @@ void fault_mid_stream(Rig& rig, const MidStream& m) {
   EXPECT_EQ(t.seq_conflicts, 0) << "a seq given to two messages";
   EXPECT_EQ(t.malformed, 0);
   EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
-  std::printf("[ measured ] %s (%s): the daemon exited with code %d %.2f s after the fault; %ld of %ld acknowledged "
-              "locally before it; restart on a healed disk: all upstream %.1f s later, lost %ld, duplicated %ld; the "
-              "operator saw: %s\n",
-              m.fault.c_str(), m.how.c_str(), code, detect_s, acked_local, k_count, resume_s, t.missing(k_count),
-              t.duplicates(), stop.c_str());
+  std::printf(
+      "[ measured ] %s (%s): the daemon exited with code %d %.2f s after the fault; %ld of %ld acknowledged "
+      "locally before it; restart on a healed disk: all upstream %.1f s later, lost %ld, duplicated %ld; the "
+      "operator saw: %s\n",
+      m.fault.c_str(), m.how.c_str(), code, detect_s, acked_local, k_count, resume_s, t.missing(k_count),
+      t.duplicates(), stop.c_str());
 }
 
 std::string test_disk(const std::string& spec) { return "EDGEGW_TEST_DISK=" + spec; }
@@ -101,27 +102,29 @@ std::string test_disk(const std::string& spec) { return "EDGEGW_TEST_DISK=" + sp
 TEST(DiskFaults, EioOnASyncMidStreamStopsTheDaemonAndNothingItCoveredWasAcknowledged) {
   Rig rig(RigOptions{.binary = "edgegw-test-disk"});
   const std::string fail = rig.dir().file("fail");
-  fault_mid_stream(rig, MidStream{
-      .fault = "EIO on fdatasync",
-      .how = "edgegw-test-disk fail_op=sync: every sync fails while a file exists, dropping what it covered",
-      .env = {test_disk("fail_file=" + fail + ",fail_errno=EIO,fail_op=sync")},
-      .inject = [&] { std::ofstream(fail) << ""; },
-      .heal = [&] { ::unlink(fail.c_str()); },
-      .must_say = {rig.state_dir() + "/spool/", ".seg: fdatasync of records", "Input/output error (EIO)"},
-  });
+  fault_mid_stream(
+      rig, MidStream{
+               .fault = "EIO on fdatasync",
+               .how = "edgegw-test-disk fail_op=sync: every sync fails while a file exists, dropping what it covered",
+               .env = {test_disk("fail_file=" + fail + ",fail_errno=EIO,fail_op=sync")},
+               .inject = [&] { std::ofstream(fail) << ""; },
+               .heal = [&] { ::unlink(fail.c_str()); },
+               .must_say = {rig.state_dir() + "/spool/", ".seg: fdatasync of records", "Input/output error (EIO)"},
+           });
 }
 
 TEST(DiskFaults, ErofsOnAWriteMidStreamStopsTheDaemonAndNothingItCoveredWasAcknowledged) {
   Rig rig(RigOptions{.binary = "edgegw-test-disk"});
   const std::string fail = rig.dir().file("fail");
-  fault_mid_stream(rig, MidStream{
-      .fault = "EROFS on pwrite",
-      .how = "edgegw-test-disk fail_op=write: every write, fallocate, rename fails while a file exists",
-      .env = {test_disk("fail_file=" + fail + ",fail_errno=EROFS,fail_op=write")},
-      .inject = [&] { std::ofstream(fail) << ""; },
-      .heal = [&] { ::unlink(fail.c_str()); },
-      .must_say = {rig.state_dir() + "/spool/", "Read-only file system (EROFS)"},
-  });
+  fault_mid_stream(
+      rig, MidStream{
+               .fault = "EROFS on pwrite",
+               .how = "edgegw-test-disk fail_op=write: every write, fallocate, rename fails while a file exists",
+               .env = {test_disk("fail_file=" + fail + ",fail_errno=EROFS,fail_op=write")},
+               .inject = [&] { std::ofstream(fail) << ""; },
+               .heal = [&] { ::unlink(fail.c_str()); },
+               .must_say = {rig.state_dir() + "/spool/", "Read-only file system (EROFS)"},
+           });
 }
 
 // A disk that still fails when systemd restarts the daemon: it must exit non-zero at once
@@ -155,10 +158,11 @@ TEST(DiskFaults, ADaemonWhoseDiskStillFailsAtStartExitsPromptlyNamingTheFileAndT
   const Tally t = rig.wait_for_all(101, 60s);
   EXPECT_EQ(t.missing(101), 0) << rig.daemon_log();
   EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
-  std::printf("[ measured ] EIO at start (edgegw-test-disk fail_op=all, every write and sync fails): exit code %d "
-              "after %.2f s, no retry loop; healed: 101 of 101 upstream, lost %ld, duplicated %ld; the operator saw: "
-              "%s\n",
-              code, took, t.missing(101), t.duplicates(), said.c_str());
+  std::printf(
+      "[ measured ] EIO at start (edgegw-test-disk fail_op=all, every write and sync fails): exit code %d "
+      "after %.2f s, no retry loop; healed: 101 of 101 upstream, lost %ld, duplicated %ld; the operator saw: "
+      "%s\n",
+      code, took, t.missing(101), t.duplicates(), said.c_str());
 }
 
 // One number of `edgegw status --json` ("sync_waiting_ms"), or -1; and a flag.
@@ -177,7 +181,8 @@ TEST(DiskFaults, ASyncStalledForMoreThan5sIsReportedOnceInTheLogStatusAndMetrics
   const std::string stall = rig.dir().file("stall");
   NotifySocket systemd(rig.dir().file("notify.sock"));
   rig.start_verifier();
-  rig.start_daemon(true, {test_disk("stall_file=" + stall), "NOTIFY_SOCKET=" + systemd.path(), "WATCHDOG_USEC=1000000"});
+  rig.start_daemon(true,
+                   {test_disk("stall_file=" + stall), "NOTIFY_SOCKET=" + systemd.path(), "WATCHDOG_USEC=1000000"});
   publish(rig.local(), "sensors/stream", "0", 1);
   ASSERT_EQ(rig.wait_for_all(1, 60s).missing(1), 0) << rig.daemon_log();
 
@@ -227,7 +232,8 @@ TEST(DiskFaults, ASyncStalledForMoreThan5sIsReportedOnceInTheLogStatusAndMetrics
   ::unlink(stall.c_str());
   const Tally t = rig.wait_for_all(2, 60s);
   EXPECT_EQ(t.missing(2), 0) << rig.daemon_log();
-  for (int i = 0; i < 100 && line_with(rig.daemon_log(), "the disk stall is over").empty(); ++i) systemd.receive_for(100ms);
+  for (int i = 0; i < 100 && line_with(rig.daemon_log(), "the disk stall is over").empty(); ++i)
+    systemd.receive_for(100ms);
   const std::string over = line_with(rig.daemon_log(), "the disk stall is over");
   EXPECT_FALSE(over.empty()) << rig.daemon_log();
   json = rig.status_json();
@@ -239,10 +245,11 @@ TEST(DiskFaults, ASyncStalledForMoreThan5sIsReportedOnceInTheLogStatusAndMetrics
   }
   EXPECT_NE(read_file(metrics).find("edgegw_disk_stalled 0"), std::string::npos) << read_file(metrics);
   EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
-  std::printf("[ measured ] a sync stalled (edgegw-test-disk stall_file) for %.1f s: status showed the wait up to %ld ms "
-              "unreported, the report %.1f s in, %ld keep-alives in the 2 s after it, lost 0 of 2; the operator saw: %s "
-              "| %s\n",
-              seconds_since(stalled_at), waited_unreported, reported_after, beats, warning.c_str(), over.c_str());
+  std::printf(
+      "[ measured ] a sync stalled (edgegw-test-disk stall_file) for %.1f s: status showed the wait up to %ld ms "
+      "unreported, the report %.1f s in, %ld keep-alives in the 2 s after it, lost 0 of 2; the operator saw: %s "
+      "| %s\n",
+      seconds_since(stalled_at), waited_unreported, reported_after, beats, warning.c_str(), over.c_str());
 }
 
 // ---- the same on a real kernel: ext4 on a loop device ---------------------------------
@@ -277,7 +284,8 @@ class LoopFs {
  private:
   // Why the file system could not be made ("" when it is mounted).
   std::string make() {
-    if (std::string(EDGEGW_EMULATOR_TEXT).size() > 0) return "a cross build (qemu-user): the real-kernel tests run on host builds";
+    if (std::string(EDGEGW_EMULATOR_TEXT).size() > 0)
+      return "a cross build (qemu-user): the real-kernel tests run on host builds";
     if (::geteuid() != 0) return "needs root (losetup, mount)";
     if (run({"sh", "-c", "command -v mkfs.ext4 && command -v e2fsck && command -v losetup"}) != 0) {
       return "needs mkfs.ext4, e2fsck and losetup";
@@ -342,7 +350,8 @@ TEST(RealDisk, AFullExt4HoldsIngestAndWhenTheFillerGoesIngestResumesByItselfAndN
   ASSERT_NE(out.find("No space left on device"), std::string::npos) << out;
   const auto filled = Clock::now();
   rig.publish_padded(k_before, k_during);  // more segments than the reserved one: no room for them
-  for (int i = 0; i < 600 && rig.daemon_log().find("spool: full") == std::string::npos; ++i) std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 600 && rig.daemon_log().find("spool: full") == std::string::npos; ++i)
+    std::this_thread::sleep_for(100ms);
   const double detect_s = seconds_since(filled);
   const std::string log = rig.daemon_log();
   const std::string disk_full = line_with(log, "the disk is full"), spool_full = line_with(log, "spool: full");
@@ -365,30 +374,32 @@ TEST(RealDisk, AFullExt4HoldsIngestAndWhenTheFillerGoesIngestResumesByItselfAndN
   EXPECT_EQ(t.missing(k_all), 0) << rig.daemon_log();
   EXPECT_EQ(t.seq_conflicts, 0);
   EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
-  std::printf("[ measured ] ENOSPC on a real 16 MiB ext4 (dd filled it during an uplink outage): the spool full %.1f s "
-              "later, ingest held at %ld of %ld acknowledged; the filler deleted: all %ld acknowledged %.1f s later with "
-              "the uplink still down; upstream back: lost %ld, duplicated %ld; the operator saw: %s | %s\n",
-              detect_s, held_at, k_all, k_all, resume_s, t.missing(k_all), t.duplicates(), disk_full.c_str(),
-              spool_full.c_str());
+  std::printf(
+      "[ measured ] ENOSPC on a real 16 MiB ext4 (dd filled it during an uplink outage): the spool full %.1f s "
+      "later, ingest held at %ld of %ld acknowledged; the filler deleted: all %ld acknowledged %.1f s later with "
+      "the uplink still down; upstream back: lost %ld, duplicated %ld; the operator saw: %s | %s\n",
+      detect_s, held_at, k_all, k_all, resume_s, t.missing(k_all), t.duplicates(), disk_full.c_str(),
+      spool_full.c_str());
 }
 
 TEST(RealDisk, Ext4RemountedReadOnlyByAnErrorStopsTheDaemonNamingTheErrorAndARestartDeliversEverything) {
   LoopFs fs("errors=remount-ro");
   if (!fs.skipped().empty()) GTEST_SKIP() << fs.skipped();
   const std::string trigger = "/sys/fs/ext4/" + fs.device_name() + "/trigger_fs_error";
-  if (::access(trigger.c_str(), W_OK) != 0) GTEST_SKIP() << trigger << " is missing: this kernel cannot inject an ext4 error";
+  if (::access(trigger.c_str(), W_OK) != 0)
+    GTEST_SKIP() << trigger << " is missing: this kernel cannot inject an ext4 error";
   Rig rig(on(fs));
   fault_mid_stream(rig, MidStream{
-      .fault = "EROFS from ext4 (errors=remount-ro)",
-      .how = "echo 1 > " + trigger + "; healed by umount, e2fsck -fy, mount",
-      .env = {},
-      .inject = [&] { std::ofstream(trigger) << "1\n"; },
-      .heal = [&] { fs.heal(); },
-      // ext4 aborts its journal as it remounts: a write then meets EROFS, a sync of the
-      // aborted journal EIO, whichever the daemon was doing.
-      .must_say = {rig.state_dir() + "/spool/"},
-      .one_of = {"Read-only file system (EROFS)", "Input/output error (EIO)"},
-  });
+                            .fault = "EROFS from ext4 (errors=remount-ro)",
+                            .how = "echo 1 > " + trigger + "; healed by umount, e2fsck -fy, mount",
+                            .env = {},
+                            .inject = [&] { std::ofstream(trigger) << "1\n"; },
+                            .heal = [&] { fs.heal(); },
+                            // ext4 aborts its journal as it remounts: a write then meets EROFS, a sync of the
+                            // aborted journal EIO, whichever the daemon was doing.
+                            .must_say = {rig.state_dir() + "/spool/"},
+                            .one_of = {"Read-only file system (EROFS)", "Input/output error (EIO)"},
+                        });
 }
 
 TEST(RealDisk, Ext4ShutDownStopsTheDaemonNamingEioAndARestartDeliversEverything) {
@@ -400,20 +411,21 @@ TEST(RealDisk, Ext4ShutDownStopsTheDaemonNamingEioAndARestartDeliversEverything)
   // as at a device that went away.
   constexpr unsigned long k_ext4_shutdown = _IOR('X', 125, __u32);
   constexpr __u32 k_nologflush = 2;
-  fault_mid_stream(rig, MidStream{
-      .fault = "EIO from ext4 shut down",
-      .how = "ioctl EXT4_IOC_SHUTDOWN NOLOGFLUSH on the mount; healed by umount, e2fsck -fy, mount",
-      .env = {},
-      .inject =
-          [&] {
-            const int fd = ::open(fs.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            __u32 flags = k_nologflush;
-            EXPECT_EQ(::ioctl(fd, k_ext4_shutdown, &flags), 0) << std::strerror(errno);
-            ::close(fd);
-          },
-      .heal = [&] { fs.heal(); },
-      .must_say = {rig.state_dir() + "/spool/", "Input/output error (EIO)"},
-  });
+  fault_mid_stream(rig,
+                   MidStream{
+                       .fault = "EIO from ext4 shut down",
+                       .how = "ioctl EXT4_IOC_SHUTDOWN NOLOGFLUSH on the mount; healed by umount, e2fsck -fy, mount",
+                       .env = {},
+                       .inject =
+                           [&] {
+                             const int fd = ::open(fs.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                             __u32 flags = k_nologflush;
+                             EXPECT_EQ(::ioctl(fd, k_ext4_shutdown, &flags), 0) << std::strerror(errno);
+                             ::close(fd);
+                           },
+                       .heal = [&] { fs.heal(); },
+                       .must_say = {rig.state_dir() + "/spool/", "Input/output error (EIO)"},
+                   });
 }
 
 }  // namespace

@@ -32,8 +32,8 @@ TEST(Durability, ASyncStalledForSecondsStopsNeitherForwardingNorKeepalivesNorThe
   NotifySocket systemd(rig.dir().file("notify.sock"));
   rig.start_verifier();
   rig.upstream().stop();
-  rig.start_daemon(true, {"EDGEGW_TEST_DISK=stall_file=" + stall, "NOTIFY_SOCKET=" + systemd.path(),
-                          "WATCHDOG_USEC=1000000"});
+  rig.start_daemon(
+      true, {"EDGEGW_TEST_DISK=stall_file=" + stall, "NOTIFY_SOCKET=" + systemd.path(), "WATCHDOG_USEC=1000000"});
   // A backlog of durable records, made while the upstream broker is away.
   constexpr long k_backlog = 1000;
   Process sensors = rig.stream(k_backlog, 0);
@@ -65,9 +65,10 @@ TEST(Durability, ASyncStalledForSecondsStopsNeitherForwardingNorKeepalivesNorThe
   t = rig.wait_for_all(k_backlog + 1, 60s);
   EXPECT_EQ(t.missing(k_backlog + 1), 0) << rig.daemon_log();
   EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
-  std::printf("[ measured ] one sync stalled %.1f s: the %ld-record backlog was upstream %.1f s into it, %ld keep-alives "
-              "in its last 3 s, no reconnect\n",
-              stalled_for, k_backlog, forwarded_after, count_containing(beats, "WATCHDOG=1"));
+  std::printf(
+      "[ measured ] one sync stalled %.1f s: the %ld-record backlog was upstream %.1f s into it, %ld keep-alives "
+      "in its last 3 s, no reconnect\n",
+      stalled_for, k_backlog, forwarded_after, count_containing(beats, "WATCHDOG=1"));
 }
 
 TEST(Durability, SlowSyncsAreCoveredByBigBatchesAndNothingIsLost) {
@@ -88,9 +89,10 @@ TEST(Durability, SlowSyncsAreCoveredByBigBatchesAndNothingIsLost) {
   EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
   const long commits = rig.stat("commits"), spooled = rig.stat("spooled");
   ASSERT_GT(commits, 0) << rig.daemon_log();
-  std::printf("[ measured ] every sync 20 ms slower: %ld messages in %.2f s (%.0f msg/s), %ld commits, %.1f records "
-              "per commit\n",
-              k_count, took, k_count / took, commits, static_cast<double>(spooled) / static_cast<double>(commits));
+  std::printf(
+      "[ measured ] every sync 20 ms slower: %ld messages in %.2f s (%.0f msg/s), %ld commits, %.1f records "
+      "per commit\n",
+      k_count, took, k_count / took, commits, static_cast<double>(spooled) / static_cast<double>(commits));
   // A commit of one or a few records per 20 ms sync would cap the gateway far below the
   // publisher's pace: the window lets what arrives during a sync ride the next one.
   EXPECT_GE(spooled, 20 * commits) << "at least 20 records per sync on average";
@@ -131,9 +133,10 @@ TEST(Durability, a_full_disk_holds_ingest_until_space_returns_and_then_resumes_b
   constexpr long k_before = 200, k_during = 300;
   rig.publish_padded(0, k_before);  // into a second segment; the third one's file is made
   EXPECT_EQ(rig.wait_for_all(k_before, 60s).missing(k_before), 0) << rig.daemon_log();
-  std::ofstream(full) << "";  // the disk fills up
+  std::ofstream(full) << "";               // the disk fills up
   rig.publish_padded(k_before, k_during);  // needs a fourth segment: no room for its file
-  for (int i = 0; i < 300 && rig.daemon_log().find("spool: full") == std::string::npos; ++i) std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 300 && rig.daemon_log().find("spool: full") == std::string::npos; ++i)
+    std::this_thread::sleep_for(100ms);
   const std::string log = rig.daemon_log();
   EXPECT_NE(log.find("the disk is full"), std::string::npos) << log;
   EXPECT_NE(log.find("spool: full"), std::string::npos) << log;

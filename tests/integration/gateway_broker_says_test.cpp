@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <chrono>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -104,7 +104,8 @@ TEST(GatewayBrokerSays, a_refused_ingest_subscription_shows_in_status_and_is_ask
     if (!c.read_until(1, body)) return;
     c.send_packet(0x20, {0x00, 0x00, 0x00});
     while (c.read(first, body, 60s)) {
-      if (first >> 4 == 8) c.send_packet(0x90, {body[0], body[1], 0x00, subscribes++ == 0 ? std::uint8_t{0x87} : std::uint8_t{0x01}});
+      if (first >> 4 == 8)
+        c.send_packet(0x90, {body[0], body[1], 0x00, subscribes++ == 0 ? std::uint8_t{0x87} : std::uint8_t{0x01}});
       else if (first >> 4 == 12) c.send_packet(0xd0, {});
       else if (first >> 4 == 14) return;
     }
@@ -166,10 +167,12 @@ TEST(GatewayBrokerSays, ingest_held_by_a_full_spool_keeps_its_session) {
     for (long i = 0; i < k_count; ++i) f << i << ' ' << std::string(400, 'x') << '\n';
   }
   std::string cmd;
-  for (const std::string& a : with_broker(rig.local(), {"mosquitto_pub", "-t", "sensors/big", "-q", "1", "-l"})) cmd += a + " ";
+  for (const std::string& a : with_broker(rig.local(), {"mosquitto_pub", "-t", "sensors/big", "-q", "1", "-l"}))
+    cmd += a + " ";
   Process sensors({"sh", "-c", cmd + "< " + path});
   EXPECT_EQ(sensors.wait(120s), 0);
-  for (int i = 0; i < 600 && rig.daemon_log().find("spool: full") == std::string::npos; ++i) std::this_thread::sleep_for(50ms);
+  for (int i = 0; i < 600 && rig.daemon_log().find("spool: full") == std::string::npos; ++i)
+    std::this_thread::sleep_for(50ms);
   ASSERT_NE(rig.daemon_log().find("spool: full"), std::string::npos) << rig.daemon_log();
   std::this_thread::sleep_for(8s);  // four keepalives with ingest held
   EXPECT_EQ(rig.status_counter("ingest_reconnects"), 0) << rig.daemon_log();
@@ -215,8 +218,8 @@ TEST(GatewayBrokerSays, mqtt_version_auto_forwards_everything_to_a_311_only_brok
   o.uplink += "\nmqtt_version = \"auto\"";
   Rig rig(o);
   const std::string out = rig.dir().file("aedes-sub.txt");
-  Process sub({"mosquitto_sub", "-V", "mqttv311", "-h", "127.0.0.1", "-p", std::to_string(aedes.port()), "-q", "1", "-t",
-               "up/#", "-F", "%p"},
+  Process sub({"mosquitto_sub", "-V", "mqttv311", "-h", "127.0.0.1", "-p", std::to_string(aedes.port()), "-q", "1",
+               "-t", "up/#", "-F", "%p"},
               Redirects{.stdout_file = out});
   std::this_thread::sleep_for(500ms);
   rig.start_daemon();
@@ -251,14 +254,17 @@ TEST(GatewayBrokerSays, mqtt_version_auto_ingest_subscribes_on_a_311_only_local_
   rig.start_verifier();
   rig.start_daemon();  // waits for "ingest: subscribed"
   constexpr long k_count = 200;
-  Process sensors({"sh", "-c", "seq 0 " + std::to_string(k_count - 1) + " | mosquitto_pub -V mqttv311 -h 127.0.0.1 -p " +
-                                   std::to_string(aedes.port()) + " -q 1 -t sensors/a -l"});
+  Process sensors({"sh", "-c",
+                   "seq 0 " + std::to_string(k_count - 1) + " | mosquitto_pub -V mqttv311 -h 127.0.0.1 -p " +
+                       std::to_string(aedes.port()) + " -q 1 -t sensors/a -l"});
   EXPECT_EQ(sensors.wait(60s), 0);
   const Tally t = rig.wait_for_all(k_count, 60s);
   EXPECT_EQ(t.missing(k_count), 0) << rig.daemon_log() << aedes.log();
   EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
-  EXPECT_NE(rig.daemon_log().find("using MQTT 3.1.1 (ingest.mqtt_version = \"auto\")"), std::string::npos) << rig.daemon_log();
-  std::printf("[ measured ] %zu of %ld messages from a 3.1.1-only local broker forwarded upstream\n", t.unique.size(), k_count);
+  EXPECT_NE(rig.daemon_log().find("using MQTT 3.1.1 (ingest.mqtt_version = \"auto\")"), std::string::npos)
+      << rig.daemon_log();
+  std::printf("[ measured ] %zu of %ld messages from a 3.1.1-only local broker forwarded upstream\n", t.unique.size(),
+              k_count);
 }
 
 }  // namespace

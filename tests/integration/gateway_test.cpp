@@ -67,8 +67,8 @@ TEST(Gateway, Mqtt5UplinkCarriesGwAndSeqPropertiesAndKeepsTheRetainFlag) {
   rig.start_daemon();
   // A second upstream subscriber that prints each message's user properties.
   const std::string out = rig.dir().file("props.txt");
-  Process props(with_broker(rig.upstream(), {"mosquitto_sub", "-V", "mqttv5", "-q", "1", "-t", "up/sensors/props/#",
-                                             "-F", "%P|%p"}),
+  Process props(with_broker(rig.upstream(),
+                            {"mosquitto_sub", "-V", "mqttv5", "-q", "1", "-t", "up/sensors/props/#", "-F", "%P|%p"}),
                 Redirects{.stdout_file = out});
   for (int i = 0; i < 500 && read_file(out).find("probe") == std::string::npos; ++i) {
     publish(rig.upstream(), "up/sensors/props/probe", "probe", 1);
@@ -100,7 +100,8 @@ TEST(Gateway, Mqtt5UplinkCarriesGwAndSeqPropertiesAndKeepsTheRetainFlag) {
   }
   // The retained message is retained upstream: a new subscriber gets it at once.
   std::string retained;
-  EXPECT_EQ(run(with_broker(rig.upstream(), {"mosquitto_sub", "-t", "up/sensors/props/c", "-C", "1", "-W", "10", "-F", "%r %p"}),
+  EXPECT_EQ(run(with_broker(rig.upstream(),
+                            {"mosquitto_sub", "-t", "up/sensors/props/c", "-C", "1", "-W", "10", "-F", "%r %p"}),
                 &retained),
             0);
   EXPECT_EQ(retained, "1 kept\n");
@@ -129,7 +130,8 @@ TEST(Gateway, UpstreamDownUnderLoadLosesNothing) {
               t.duplicates());
   EXPECT_LE(t.duplicates(), 2 * 32);  // the unacknowledged window, resent on reconnect
   EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
-  EXPECT_GT(rig.stat("replayed"), 1000) << "the outage backlog (2,400) should come from the spool\n" << rig.daemon_log();
+  EXPECT_GT(rig.stat("replayed"), 1000) << "the outage backlog (2,400) should come from the spool\n"
+                                        << rig.daemon_log();
 }
 
 TEST(Gateway, TwentyKillNinesDuringOneStreamLoseNothing) {
@@ -342,7 +344,8 @@ void overfill_spool(Rig& rig) {
     cmd += a + " ";
   Process sensors({"sh", "-c", cmd + "< " + path});
   EXPECT_EQ(sensors.wait(120s), 0);
-  for (int i = 0; i < 600 && rig.daemon_log().find("spool: full") == std::string::npos; ++i) std::this_thread::sleep_for(50ms);
+  for (int i = 0; i < 600 && rig.daemon_log().find("spool: full") == std::string::npos; ++i)
+    std::this_thread::sleep_for(50ms);
   EXPECT_NE(rig.daemon_log().find("spool: full"), std::string::npos) << rig.daemon_log();
 }
 

@@ -53,8 +53,8 @@ Memory memory_of(pid_t pid) {
 constexpr long k_growth_bound_kib = 4 * 1024;
 
 void expect_flat(const char* what, const Memory& before, const Memory& after) {
-  std::printf("[ measured ] %s: daemon VmRSS %ld -> %ld KiB (%+ld), VmHWM %ld -> %ld KiB (%+ld); bound %+ld KiB\n", what,
-              before.rss_kib, after.rss_kib, after.rss_kib - before.rss_kib, before.hwm_kib, after.hwm_kib,
+  std::printf("[ measured ] %s: daemon VmRSS %ld -> %ld KiB (%+ld), VmHWM %ld -> %ld KiB (%+ld); bound %+ld KiB\n",
+              what, before.rss_kib, after.rss_kib, after.rss_kib - before.rss_kib, before.hwm_kib, after.hwm_kib,
               after.hwm_kib - before.hwm_kib, k_growth_bound_kib);
   ASSERT_GT(before.rss_kib, 0);
   ASSERT_GT(after.rss_kib, 0);
@@ -158,10 +158,11 @@ TEST(HostileClient, TopicsAtTheSlotLimitTheMqttMaximumAndTheDepthLimit) {
     if (m.topic.size() > 4 + 1024) ADD_FAILURE() << "a " << m.topic.size() << "-byte topic went upstream";
   }
   EXPECT_EQ(rig.wait_for_counter("refused_oversize", 2, 30s), 2) << rig.status_json();
-  std::printf("[ measured ] slot 1024: a %zu-byte topic forwarded, %zu and %zu bytes refused (refused_oversize %ld); "
-              "the 201-level topic: dropped_refused %ld after %ld uplink reconnects\n",
-              longest.size(), one_more.size(), mqtt_max.size(), rig.status_counter("refused_oversize"),
-              rig.status_counter("dropped_refused"), rig.status_counter("uplink_reconnects"));
+  std::printf(
+      "[ measured ] slot 1024: a %zu-byte topic forwarded, %zu and %zu bytes refused (refused_oversize %ld); "
+      "the 201-level topic: dropped_refused %ld after %ld uplink reconnects\n",
+      longest.size(), one_more.size(), mqtt_max.size(), rig.status_counter("refused_oversize"),
+      rig.status_counter("dropped_refused"), rig.status_counter("uplink_reconnects"));
   expect_healthy_then_stop(rig);
 }
 
@@ -190,8 +191,10 @@ TEST(HostileClient, MqttsLargestTopicWithSlotsLargeEnough) {
   EXPECT_EQ(got.size(), 3u);
   EXPECT_EQ(rig.status_counter("refused_oversize"), 0);
   EXPECT_EQ(rig.status_counter("dropped_refused"), 1) << rig.status_json();
-  std::printf("[ measured ] slot 65536: a %zu-byte topic forwarded as %zu bytes; %zu bytes (+3 of prefix): dropped_refused "
-              "%ld\n", fits_upstream.size(), fits_upstream.size() + 3, mqtt_max.size(), rig.status_counter("dropped_refused"));
+  std::printf(
+      "[ measured ] slot 65536: a %zu-byte topic forwarded as %zu bytes; %zu bytes (+3 of prefix): dropped_refused "
+      "%ld\n",
+      fits_upstream.size(), fits_upstream.size() + 3, mqtt_max.size(), rig.status_counter("dropped_refused"));
   expect_healthy_then_stop(rig);
 }
 
@@ -208,7 +211,7 @@ TEST(HostileClient, ExactFitForwardedByteExactOneByteMoreRefusedCountedNeverTrun
     const std::string fit = binary_payload(1024 - topic.size());
     ASSERT_EQ(sensor.publish(topic, fit, qos), MOSQ_ERR_SUCCESS);
     ASSERT_EQ(sensor.publish(topic, binary_payload(fit.size() + 1), qos), MOSQ_ERR_SUCCESS);  // refused after reading
-    ASSERT_EQ(sensor.publish(topic, binary_payload(1024 + 512), qos), MOSQ_ERR_SUCCESS);  // refused unread
+    ASSERT_EQ(sensor.publish(topic, binary_payload(1024 + 512), qos), MOSQ_ERR_SUCCESS);      // refused unread
     // At the same QoS, so that it comes after them (MQTT orders messages per QoS).
     ASSERT_EQ(sensor.publish("sensors/next", std::to_string(qos), qos), MOSQ_ERR_SUCCESS);
     refused += 2;
@@ -225,8 +228,10 @@ TEST(HostileClient, ExactFitForwardedByteExactOneByteMoreRefusedCountedNeverTrun
     EXPECT_TRUE(upstream_payloads[0] == binary_payload(1024 - topic.size())) << "QoS " << qos << ": bytes differ";
   }
   EXPECT_EQ(rig.wait_for_counter("refused_oversize", refused, 30s), refused) << rig.status_json();
-  std::printf("[ measured ] slot 1024: 3 exact fits (13 + 1011 bytes) forwarded byte-exact; %ld oversize refused and "
-              "counted\n", refused);
+  std::printf(
+      "[ measured ] slot 1024: 3 exact fits (13 + 1011 bytes) forwarded byte-exact; %ld oversize refused and "
+      "counted\n",
+      refused);
   expect_healthy_then_stop(rig);
 }
 
@@ -241,10 +246,11 @@ TEST(HostileClient, TenThousandDistinctTopicsAllForwardedUnderThePrefixMemoryFla
   const Memory before = memory_of(rig.daemon().pid());
 
   const auto start = Clock::now();
-  for (long i = 0; i < count; ++i) ASSERT_EQ(sensor.publish("sensors/many/" + std::to_string(i), std::to_string(i), 1), 0);
+  for (long i = 0; i < count; ++i)
+    ASSERT_EQ(sensor.publish("sensors/many/" + std::to_string(i), std::to_string(i), 1), 0);
   ASSERT_EQ(sensor.publish("sensors/end", "", 1), MOSQ_ERR_SUCCESS);  // comes after them all (one QoS, in order)
-  const auto got = upstream.messages_when([](const std::vector<MosqMessage>& m) { return has_topic(m, "up/sensors/end"); },
-                                          300s);
+  const auto got =
+      upstream.messages_when([](const std::vector<MosqMessage>& m) { return has_topic(m, "up/sensors/end"); }, 300s);
   const double took = std::chrono::duration<double>(Clock::now() - start).count();
   const Memory after = memory_of(rig.daemon().pid());
 
@@ -258,8 +264,10 @@ TEST(HostileClient, TenThousandDistinctTopicsAllForwardedUnderThePrefixMemoryFla
     if (it == by_topic.end()) ++missing;
     else if (it->second != std::to_string(i)) ++wrong;
   }
-  std::printf("[ measured ] %ld distinct topics forwarded in %.2f s: %ld missing, %ld with another payload, %zu "
-              "upstream messages\n", count, took, missing, wrong, got.size() - static_cast<std::size_t>(warm + 1));
+  std::printf(
+      "[ measured ] %ld distinct topics forwarded in %.2f s: %ld missing, %ld with another payload, %zu "
+      "upstream messages\n",
+      count, took, missing, wrong, got.size() - static_cast<std::size_t>(warm + 1));
   EXPECT_EQ(missing, 0);
   EXPECT_EQ(wrong, 0);
   EXPECT_EQ(got.size(), static_cast<std::size_t>(warm + count + 1));
@@ -286,8 +294,8 @@ TEST(HostileClient, Qos2FloodLosesNothingAndKeepsMemoryFlat) {
   ASSERT_EQ(sensor.publish("sensors/end", "", 2), MOSQ_ERR_SUCCESS);  // comes after them all (one QoS, in order)
   EXPECT_TRUE(sensor.wait_acked(300s));
   const double published = std::chrono::duration<double>(Clock::now() - start).count();
-  const auto got = upstream.messages_when([](const std::vector<MosqMessage>& m) { return has_topic(m, "up/sensors/end"); },
-                                          300s);
+  const auto got =
+      upstream.messages_when([](const std::vector<MosqMessage>& m) { return has_topic(m, "up/sensors/end"); }, 300s);
   const double took = std::chrono::duration<double>(Clock::now() - start).count();
   const Memory after = memory_of(rig.daemon().pid());
 
@@ -303,8 +311,10 @@ TEST(HostileClient, Qos2FloodLosesNothingAndKeepsMemoryFlat) {
     missing += n == 0;
     duplicates += n > 1 ? n - 1 : 0;
   }
-  std::printf("[ measured ] QoS 2 flood of %ld: published in %.2f s, all upstream in %.2f s; %ld missing, %ld "
-              "duplicates, %ld malformed\n", count, published, took, missing, duplicates, malformed);
+  std::printf(
+      "[ measured ] QoS 2 flood of %ld: published in %.2f s, all upstream in %.2f s; %ld missing, %ld "
+      "duplicates, %ld malformed\n",
+      count, published, took, missing, duplicates, malformed);
   EXPECT_EQ(missing, 0);
   EXPECT_EQ(duplicates, 0);  // no reconnect happened, so no resend
   EXPECT_EQ(malformed, 0);
@@ -322,26 +332,28 @@ TEST(HostileClient, RetainedFloodEmptyPayloadsAndUtf8EdgesForwardedByteExact) {
   // Valid in MQTT and passed by mosquitto: combining marks, a BOM, a zero-width joiner,
   // U+FFFD, the last private-use code point below the non-characters, 4-byte forms.
   const std::vector<std::string> odd = {
-      "sensors/utf8/e\xCC\x81\xCC\xA7",   // e + combining acute + combining cedilla
-      "sensors/utf8/\xEF\xBB\xBF",        // U+FEFF
-      "sensors/utf8/a\xE2\x80\x8D" "b",   // U+200D
-      "sensors/utf8/\xEF\xBF\xBD",        // U+FFFD
-      "sensors/utf8/\xF4\x8F\xBF\xBD",    // U+10FFFD
-      "sensors/utf8/\xF0\x9F\x98\x80",    // U+1F600
-      "sensors/utf8/ / ",                 // spaces (libmosquitto refuses control characters)
+      "sensors/utf8/e\xCC\x81\xCC\xA7",  // e + combining acute + combining cedilla
+      "sensors/utf8/\xEF\xBB\xBF",       // U+FEFF
+      "sensors/utf8/a\xE2\x80\x8D"
+      "b",                              // U+200D
+      "sensors/utf8/\xEF\xBF\xBD",      // U+FFFD
+      "sensors/utf8/\xF4\x8F\xBF\xBD",  // U+10FFFD
+      "sensors/utf8/\xF0\x9F\x98\x80",  // U+1F600
+      "sensors/utf8/ / ",               // spaces (libmosquitto refuses control characters)
   };
   for (const std::string& t : odd) ASSERT_EQ(sensor.publish(t, t.substr(13), 1), MOSQ_ERR_SUCCESS) << t;
   for (int qos = 0; qos <= 2; ++qos) ASSERT_EQ(sensor.publish("sensors/empty/" + std::to_string(qos), "", qos), 0);
   const long retained = scaled(1000);
   for (long i = 0; i < retained; ++i) {
     // (not empty: an empty retained message deletes the one kept)
-    ASSERT_EQ(sensor.publish("sensors/ret/" + std::to_string(i), binary_payload(static_cast<std::size_t>(1 + i % 300)), 1, true),
+    ASSERT_EQ(sensor.publish("sensors/ret/" + std::to_string(i), binary_payload(static_cast<std::size_t>(1 + i % 300)),
+                             1, true),
               MOSQ_ERR_SUCCESS);
   }
   ASSERT_EQ(sensor.publish("sensors/after", "done", 1), MOSQ_ERR_SUCCESS);
   ASSERT_TRUE(sensor.wait_acked(120s));
-  const auto got = upstream.messages_when(
-      [](const std::vector<MosqMessage>& m) { return has_topic(m, "up/sensors/after"); }, 120s);
+  const auto got =
+      upstream.messages_when([](const std::vector<MosqMessage>& m) { return has_topic(m, "up/sensors/after"); }, 120s);
   for (const std::string& t : odd) EXPECT_EQ(payloads_on(got, "up/" + t), std::vector<std::string>{t.substr(13)}) << t;
   for (int qos = 0; qos <= 2; ++qos) {
     EXPECT_EQ(payloads_on(got, "up/sensors/empty/" + std::to_string(qos)), std::vector<std::string>{""});
@@ -360,8 +372,10 @@ TEST(HostileClient, RetainedFloodEmptyPayloadsAndUtf8EdgesForwardedByteExact) {
   ASSERT_TRUE(late.subscribe("up/sensors/ret/#", 1));
   const auto kept = late.messages_when(
       [retained](const std::vector<MosqMessage>& m) { return m.size() >= static_cast<std::size_t>(retained); }, 60s);
-  std::printf("[ measured ] %zu odd UTF-8 topics and 3 empty payloads byte-exact; %ld retained, %ld live with the flag, %zu "
-              "held upstream\n", odd.size(), retained, live_retained, kept.size());
+  std::printf(
+      "[ measured ] %zu odd UTF-8 topics and 3 empty payloads byte-exact; %ld retained, %ld live with the flag, %zu "
+      "held upstream\n",
+      odd.size(), retained, live_retained, kept.size());
   EXPECT_EQ(kept.size(), static_cast<std::size_t>(retained));
   expect_healthy_then_stop(rig);
 }

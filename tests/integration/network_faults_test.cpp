@@ -10,10 +10,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <random>
@@ -167,9 +167,10 @@ TEST(NetworkFaults, a_half_open_uplink_is_noticed_within_one_and_a_half_keepaliv
   EXPECT_EQ(sensors.wait(60s), 0);
   t = rig.wait_for_all(k_busy + k_after, 120s);
   expect_intact(t, k_busy + k_after, rig);
-  std::printf("[ measured ] half-open uplink (proxy blackhole), keepalive 4 s: noticed after %.2f s busy, %.2f s idle; "
-              "%ld of %ld arrived, %ld duplicates, %ld connections\n",
-              busy, idle, static_cast<long>(t.unique.size()), k_busy + k_after, t.duplicates(), proxy.accepted());
+  std::printf(
+      "[ measured ] half-open uplink (proxy blackhole), keepalive 4 s: noticed after %.2f s busy, %.2f s idle; "
+      "%ld of %ld arrived, %ld duplicates, %ld connections\n",
+      busy, idle, static_cast<long>(t.unique.size()), k_busy + k_after, t.duplicates(), proxy.accepted());
   EXPECT_LE(busy, k_detect_bound_s);
   EXPECT_LE(idle, k_detect_bound_s);
 }
@@ -220,16 +221,18 @@ TEST(NetworkFaults, a_half_open_uplink_made_by_nftables_is_noticed_and_nothing_i
   EXPECT_EQ(sensors.wait(60s), 0);
   Tally t = rig.wait_for_all(k_busy + k_after, 120s);
   expect_intact(t, k_busy + k_after, rig);
-  std::printf("[ measured ] half-open uplink (nftables DROP in a network namespace), keepalive 4 s: noticed after "
-              "%.2f s busy, %.2f s idle; %ld of %ld arrived, %ld duplicates\n",
-              busy, idle, static_cast<long>(t.unique.size()), k_busy + k_after, t.duplicates());
+  std::printf(
+      "[ measured ] half-open uplink (nftables DROP in a network namespace), keepalive 4 s: noticed after "
+      "%.2f s busy, %.2f s idle; %ld of %ld arrived, %ld duplicates\n",
+      busy, idle, static_cast<long>(t.unique.size()), k_busy + k_after, t.duplicates());
   EXPECT_GE(busy, 0);
   EXPECT_GE(idle, 0);
   EXPECT_LE(busy, k_detect_bound_s);
   EXPECT_LE(idle, k_detect_bound_s);
 }
 
-TEST(NetworkFaults, a_64_kbit_cellular_link_gets_everything_in_order_the_spool_absorbs_the_backlog_and_memory_stays_flat) {
+TEST(NetworkFaults,
+     a_64_kbit_cellular_link_gets_everything_in_order_the_spool_absorbs_the_backlog_and_memory_stays_flat) {
   RigOptions o;
   o.uplink = uplink_keys("10s");
   Rig rig(o);
@@ -251,9 +254,10 @@ TEST(NetworkFaults, a_64_kbit_cellular_link_gets_everything_in_order_the_spool_a
     for (long i = 0; i < k_count; ++i) f << i << ' ' << std::string(300, 'x') << '\n';
   }
   const auto start = Clock::now();
-  Process sensors({"bash", "-c", "while read -r line; do echo \"$line\"; sleep 0.0166; done < " + path +
-                                     " | mosquitto_pub -h 127.0.0.1 -p " + std::to_string(rig.local().port()) +
-                                     " -t sensors/stream -q 1 -l"});
+  Process sensors({"bash", "-c",
+                   "while read -r line; do echo \"$line\"; sleep 0.0166; done < " + path +
+                       " | mosquitto_pub -h 127.0.0.1 -p " + std::to_string(rig.local().port()) +
+                       " -t sensors/stream -q 1 -l"});
   long backlog_high = 0;
   int rc = -1;
   while ((rc = sensors.wait(500ms)) == -1 && seconds_since(start) < 120) {
@@ -272,9 +276,10 @@ TEST(NetworkFaults, a_64_kbit_cellular_link_gets_everything_in_order_the_spool_a
   expect_intact(t, k_count, rig);
   EXPECT_EQ(out_of_order(t), 0);
   EXPECT_EQ(rig.status_counter("uplink_reconnects"), 0) << rig.daemon_log();
-  std::printf("[ measured ] 64 kbit/s, 300 ms round trip: %ld messages of ~300 B published in %.1f s, all upstream "
-              "after %.1f s, in order; spool backlog peaked at %ld records, %ld at the end; daemon RSS %ld -> %ld KiB\n",
-              k_count, published_in, drained_in, backlog_high, backlog_end, rss_before, rss_after);
+  std::printf(
+      "[ measured ] 64 kbit/s, 300 ms round trip: %ld messages of ~300 B published in %.1f s, all upstream "
+      "after %.1f s, in order; spool backlog peaked at %ld records, %ld at the end; daemon RSS %ld -> %ld KiB\n",
+      k_count, published_in, drained_in, backlog_high, backlog_end, rss_before, rss_after);
   EXPECT_GE(backlog_high, 100) << "the link is slower than the sensors: a backlog builds";
   EXPECT_EQ(backlog_end, 0);
   EXPECT_LE(rss_after - rss_before, 4096) << "memory is flat: the backlog waits on disk, not in the heap";
@@ -331,10 +336,11 @@ TEST(NetworkFaults, connections_reset_in_the_middle_of_packets_both_ways_lose_an
   EXPECT_TRUE(rig.daemon().running()) << rig.daemon_log();
   const long up_reconnects = rig.status_counter("uplink_reconnects");
   const long in_reconnects = rig.status_counter("ingest_reconnects");
-  std::printf("[ measured ] %d resets mid-stream (%d a link, half each way) in %.1f s: %ld of %ld arrived, %ld "
-              "duplicates, %ld malformed, %ld seq conflicts, %ld uplink and %ld ingest reconnects\n",
-              2 * k_points, k_points, took, static_cast<long>(t.unique.size()), count, t.duplicates(), t.malformed,
-              t.seq_conflicts, up_reconnects, in_reconnects);
+  std::printf(
+      "[ measured ] %d resets mid-stream (%d a link, half each way) in %.1f s: %ld of %ld arrived, %ld "
+      "duplicates, %ld malformed, %ld seq conflicts, %ld uplink and %ld ingest reconnects\n",
+      2 * k_points, k_points, took, static_cast<long>(t.unique.size()), count, t.duplicates(), t.malformed,
+      t.seq_conflicts, up_reconnects, in_reconnects);
   EXPECT_LE(t.duplicates(), 2 * k_points * 32L) << "at most one window (32) resent per reset";
 }
 
@@ -381,10 +387,11 @@ void expect_connect_timeouts_then_recovery(Rig& rig, ChaosProxy& proxy, const st
   const auto healed = Clock::now();
   Tally t = rig.wait_for_all(k_count, 60s);
   expect_intact(t, k_count, rig);
-  std::printf("[ measured ] a broker that stalls (edgegw waited for %s): %ld connection attempts in %.0f s (the backoff allows "
-              "%d-%d), all %ld messages upstream %.1f s after it healed, %ld duplicates\n",
-              waited_for.c_str(), attempts, k_window, allowed.least, allowed.most, k_count, seconds_since(healed),
-              t.duplicates());
+  std::printf(
+      "[ measured ] a broker that stalls (edgegw waited for %s): %ld connection attempts in %.0f s (the backoff allows "
+      "%d-%d), all %ld messages upstream %.1f s after it healed, %ld duplicates\n",
+      waited_for.c_str(), attempts, k_window, allowed.least, allowed.most, k_count, seconds_since(healed),
+      t.duplicates());
   EXPECT_GE(attempts, allowed.least - 1) << "an attempt is given up after connect_timeout";
   EXPECT_LE(attempts, allowed.most + 1) << "attempts back off";
 }
@@ -441,10 +448,11 @@ TEST(NetworkFaults, a_flapping_uplink_under_steady_load_loses_nothing_and_resend
   Tally t = rig.wait_for_all(count, 180s);
   expect_intact(t, count, rig);
   const long reconnects = rig.status_counter("uplink_reconnects");
-  std::printf("[ measured ] uplink flapping every 2-4 s for %.0f s (EDGEGW_SOAK_SECONDS, default 30): %ld flaps, "
-              "%ld of %ld arrived, %ld duplicates (bound %ld), %ld uplink reconnects, %ld connections\n",
-              seconds, flaps, static_cast<long>(t.unique.size()), count, t.duplicates(), flaps * 32, reconnects,
-              proxy.accepted());
+  std::printf(
+      "[ measured ] uplink flapping every 2-4 s for %.0f s (EDGEGW_SOAK_SECONDS, default 30): %ld flaps, "
+      "%ld of %ld arrived, %ld duplicates (bound %ld), %ld uplink reconnects, %ld connections\n",
+      seconds, flaps, static_cast<long>(t.unique.size()), count, t.duplicates(), flaps * 32, reconnects,
+      proxy.accepted());
   EXPECT_GT(flaps, 0);
   EXPECT_LE(t.duplicates(), flaps * 32) << "at most one uplink window resent per flap";
   // (a flap that cuts a connection still waiting for its CONNACK is a failed attempt, not a reconnect)

@@ -109,7 +109,8 @@ TEST(Metrics, the_textfile_is_replaced_atomically_counts_what_was_forwarded_and_
   }
   EXPECT_NE(metrics.find("edgegw_forwarded_total 500\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("edgegw_stage_latency_seconds_count{stage=\"end_to_end\"} 500\n"), std::string::npos);
-  EXPECT_NE(metrics.find("edgegw_stage_latency_seconds_bucket{stage=\"durable\",le=\"+Inf\"} 500\n"), std::string::npos);
+  EXPECT_NE(metrics.find("edgegw_stage_latency_seconds_bucket{stage=\"durable\",le=\"+Inf\"} 500\n"),
+            std::string::npos);
   std::string lint;
   EXPECT_EQ(run({"bash", "-c", "promtool check metrics < '" + file + "'"}, &lint), 0) << lint << metrics;
   EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
@@ -153,7 +154,8 @@ TEST(Selftest, measures_the_board_and_the_daemon_within_generous_budgets_and_fai
   EXPECT_EQ(run(edgegw(args), &out, 120s), 0) << out << rig.daemon_log();
   std::printf("%s", out.c_str());
   EXPECT_NE(out.find(emulated() ? "verdict: not enforced" : "verdict: within budget"), std::string::npos) << out;
-  for (const char* stage : {"intrinsic ", "fsync ", "end_to_end "}) EXPECT_NE(out.find(stage), std::string::npos) << out;
+  for (const char* stage : {"intrinsic ", "fsync ", "end_to_end "})
+    EXPECT_NE(out.find(stage), std::string::npos) << out;
   EXPECT_NE(out.find("end_to_end  probe, local -> upstream       200 "), std::string::npos) << out;
 
   std::string json;
@@ -162,8 +164,8 @@ TEST(Selftest, measures_the_board_and_the_daemon_within_generous_budgets_and_fai
   EXPECT_NE(json.find("\"end_to_end\":{\"ran\":true,\"count\":200,"), std::string::npos) << json;
 
   // No disk syncs in a nanosecond: over budget, and the verdict names the stage.
-  const std::string strict = rig.dir().write("strict.toml", read_file(rig.config_path()) +
-                                                                "[selftest]\nbudget_fsync = \"1ns 1ns 1ns\"\n");
+  const std::string strict =
+      rig.dir().write("strict.toml", read_file(rig.config_path()) + "[selftest]\nbudget_fsync = \"1ns 1ns 1ns\"\n");
   std::string over;
   EXPECT_EQ(run(edgegw({"selftest", "--config", strict}), &over, 120s), 1) << over;
   // (Under emulation other stages may be over the board's budget too, listed first.)

@@ -52,7 +52,8 @@ TEST_P(SessionByVersion, publishes_qos1_to_an_independent_subscriber) {
   const std::string verifier = std::string("verifier-") + tag();
   // A persistent session subscribed before we publish, so nothing can be missed.
   std::string out;
-  ASSERT_EQ(run(with_broker(broker, {"mosquitto_sub", "-c", "-i", verifier, "-q", "1", "-t", "up/#", "-E"}), &out), 0) << out;
+  ASSERT_EQ(run(with_broker(broker, {"mosquitto_sub", "-c", "-i", verifier, "-q", "1", "-t", "up/#", "-E"}), &out), 0)
+      << out;
 
   SessionHarness h(broker.url(), options(GetParam(), std::string("tx-") + tag(), {}));
   h.session->start();
@@ -70,8 +71,8 @@ TEST_P(SessionByVersion, publishes_qos1_to_an_independent_subscriber) {
     return h.published.size() == payloads.size();
   }));
   EXPECT_EQ(h.publish_refused, 0);
-  ASSERT_EQ(run(with_broker(broker, {"mosquitto_sub", "-c", "-i", verifier, "-q", "1", "-t", "up/#", "-C", "200",
-                                     "-W", "20", "-v"}),
+  ASSERT_EQ(run(with_broker(broker, {"mosquitto_sub", "-c", "-i", verifier, "-q", "1", "-t", "up/#", "-C", "200", "-W",
+                                     "20", "-v"}),
                 &out),
             0);
   for (int i = 0; i < 200; ++i) EXPECT_NE(out.find("up/t m" + std::to_string(i) + "\n"), std::string::npos) << i;
@@ -140,8 +141,8 @@ TEST_P(SessionByVersion, refuses_a_message_larger_than_a_slot_and_counts_it) {
   Broker broker;
   SessionHarness h(broker.url(), options(GetParam(), std::string("big-") + tag(), {"big/#"}, 1), 8, 64);
   ASSERT_TRUE(h.start_and_subscribe());
-  publish(broker, "big/x", std::string(2000, 'x'), 1);    // beyond the slot and its headroom: streamed past
-  publish(broker, "big/y", std::string(300, 'y'), 1);     // fits the headroom, not slot_bytes
+  publish(broker, "big/x", std::string(2000, 'x'), 1);  // beyond the slot and its headroom: streamed past
+  publish(broker, "big/y", std::string(300, 'y'), 1);   // fits the headroom, not slot_bytes
   publish(broker, "big/z", "small", 1);
   ASSERT_TRUE(h.run_until([&] { return h.received.size() == 1; }));
   EXPECT_EQ(h.received[0].payload, "small");
@@ -251,7 +252,8 @@ TEST(Session, surfaces_the_servers_disconnect_reason) {
 TEST(Session, resends_unacknowledged_publishes_with_dup_after_a_reconnect) {
   Broker broker;
   std::string out;
-  ASSERT_EQ(run(with_broker(broker, {"mosquitto_sub", "-c", "-i", "dup-verifier", "-q", "1", "-t", "dup/#", "-E"}), &out), 0)
+  ASSERT_EQ(
+      run(with_broker(broker, {"mosquitto_sub", "-c", "-i", "dup-verifier", "-q", "1", "-t", "dup/#", "-E"}), &out), 0)
       << out;
   auto opts = options(Version::v5, "resender", {});
   opts.keepalive_s = 1;
@@ -271,8 +273,9 @@ TEST(Session, resends_unacknowledged_publishes_with_dup_after_a_reconnect) {
   ASSERT_TRUE(h.run_until([&] { return h.published.size() == payloads.size(); }, 15s));
   EXPECT_GE(h.session->counters().published, 2 * payloads.size());  // each went out twice
   EXPECT_EQ(h.session->counters().publish_acked, payloads.size());
-  ASSERT_EQ(run(with_broker(broker, {"mosquitto_sub", "-c", "-i", "dup-verifier", "-q", "1", "-t", "dup/#", "-W", "3", "-v"}),
-                &out),
-            27);  // -W timeout once the queue is drained
+  ASSERT_EQ(
+      run(with_broker(broker, {"mosquitto_sub", "-c", "-i", "dup-verifier", "-q", "1", "-t", "dup/#", "-W", "3", "-v"}),
+          &out),
+      27);  // -W timeout once the queue is drained
   for (const std::string& p : payloads) EXPECT_NE(out.find("dup/x " + p + "\n"), std::string::npos) << p << "\n" << out;
 }

@@ -41,7 +41,8 @@ struct TlsClient {
     std::string error;
     context = tls::Context::load(options, error);
     EXPECT_TRUE(context) << error;
-    auto t = std::make_unique<tls::Transport>(*context, mqtt::TcpTransport::tcp(broker.host(), broker.port()), broker.host());
+    auto t = std::make_unique<tls::Transport>(*context, mqtt::TcpTransport::tcp(broker.host(), broker.port()),
+                                              broker.host());
     tls = t.get();
     harness = std::make_unique<SessionHarness>(std::move(t), options_for("tls-client"));
   }
@@ -57,9 +58,10 @@ struct TlsClient {
 
 void print_handshake(const char* what, const tls::Transport& t) {
   const tls::Stats& s = t.stats();
-  std::printf("[ measured ] %s: %s, %s handshake %llu bytes in %.2f ms, session heap %zu bytes\n", what, t.ciphersuite(),
-              s.last_resumed ? "resumed" : "full", static_cast<unsigned long long>(s.last_handshake_bytes),
-              static_cast<double>(s.last_handshake_us) / 1e3, t.heap_bytes());
+  std::printf("[ measured ] %s: %s, %s handshake %llu bytes in %.2f ms, session heap %zu bytes\n", what,
+              t.ciphersuite(), s.last_resumed ? "resumed" : "full",
+              static_cast<unsigned long long>(s.last_handshake_bytes), static_cast<double>(s.last_handshake_us) / 1e3,
+              t.heap_bytes());
 }
 
 // Connects, subscribes, and sends a QoS 1 message to itself through the broker.
@@ -188,10 +190,10 @@ tls::Options client_options(const std::string& client_cert) {
 
 // A TLS server that speaks TLS 1.1 at most (mosquitto's tls_version is only a minimum).
 Process tls_1_1_server(std::uint16_t port) {
-  Process p({"env", "OPENSSL_CONF=/dev/null", "openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port),
-             "-cert", cert("server.pem"), "-key", cert("server.key"), "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0",
-             "-quiet"},
-            Redirects{.stdout_file = "/dev/null", .stderr_file = "/dev/null"});
+  Process p(
+      {"env", "OPENSSL_CONF=/dev/null", "openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port), "-cert",
+       cert("server.pem"), "-key", cert("server.key"), "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0", "-quiet"},
+      Redirects{.stdout_file = "/dev/null", .stderr_file = "/dev/null"});
   for (int i = 0; i < 500; ++i) {  // until it listens
     std::string out;
     if (run({"bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port)}, &out) == 0) break;
@@ -281,11 +283,12 @@ TEST(Tls, the_daemon_refuses_to_start_with_a_key_readable_by_others) {
   TempDir dir;
   const std::string key = dir.write("client.key", read_file(cert("client.key")));
   ::chmod(key.c_str(), 0644);
-  const std::string config = dir.write(
-      "edgegw.toml", "[gateway]\nid = \"tls\"\nstate_dir = \"" + dir.file("state") +
-                         "\"\n[ingest]\nurl = \"mqtt://127.0.0.1:1\"\ntopics = [\"a/#\"]\n[uplink]\nurl = "
-                         "\"mqtts://127.0.0.1:2\"\n[uplink.tls]\nca_file = \"" + cert("ca.pem") + "\"\ncert_file = \"" +
-                         cert("client.pem") + "\"\nkey_file = \"" + key + "\"\n[pool]\nslots = 128\n");
+  const std::string config =
+      dir.write("edgegw.toml", "[gateway]\nid = \"tls\"\nstate_dir = \"" + dir.file("state") +
+                                   "\"\n[ingest]\nurl = \"mqtt://127.0.0.1:1\"\ntopics = [\"a/#\"]\n[uplink]\nurl = "
+                                   "\"mqtts://127.0.0.1:2\"\n[uplink.tls]\nca_file = \"" +
+                                   cert("ca.pem") + "\"\ncert_file = \"" + cert("client.pem") + "\"\nkey_file = \"" +
+                                   key + "\"\n[pool]\nslots = 128\n");
   std::vector<std::string> argv = own_binary(std::string(EDGEGW_BIN_DIR) + "/edgegw");
   argv.insert(argv.end(), {"run", "--config", config});
   std::string out;

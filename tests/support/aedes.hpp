@@ -31,8 +31,8 @@ class Aedes {
       ADD_FAILURE() << "aedes is not installed in " << modules << ": run scripts/setup (npm install aedes@0.51.3)";
       return;
     }
-    m_process = Process({"env", "NODE_PATH=" + modules, "node", std::string(EDGEGW_SOURCE_DIR) + "/tests/support/aedes_broker.js",
-                         std::to_string(m_port)},
+    m_process = Process({"env", "NODE_PATH=" + modules, "node",
+                         std::string(EDGEGW_SOURCE_DIR) + "/tests/support/aedes_broker.js", std::to_string(m_port)},
                         Redirects{.stdout_file = m_dir.file("aedes.log"), .stderr_file = m_dir.file("aedes.err")});
     for (int i = 0; i < 500 && log().find("listening") == std::string::npos; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));

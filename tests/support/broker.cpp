@@ -90,17 +90,15 @@ Broker::Broker(BrokerOptions options) : m_options(std::move(options)) {
 }
 
 void Broker::write_config() {
-  std::string listener = m_options.unix_socket ? "listener 0 " + m_socket
-                                               : "listener " + std::to_string(m_port) + " " + m_host;
-  m_dir.write("mosquitto.conf", listener +
-                                    "\nuser " + current_user() + "\nallow_anonymous true\n" +
-                                    (m_options.persistent ? "persistence true\npersistence_location " + m_dir.path() +
-                                                                "/\nautosave_interval 0\n"
-                                                          : "persistence false\n") +
-                                    "max_queued_messages 0\nlog_dest file " +
-                                    m_dir.file("mosquitto.log") +
-                                    "\nlog_type error\nlog_type warning\nlog_type notice\n" + m_options.extra_config +
-                                    "\n");
+  std::string listener =
+      m_options.unix_socket ? "listener 0 " + m_socket : "listener " + std::to_string(m_port) + " " + m_host;
+  m_dir.write(
+      "mosquitto.conf",
+      listener + "\nuser " + current_user() + "\nallow_anonymous true\n" +
+          (m_options.persistent ? "persistence true\npersistence_location " + m_dir.path() + "/\nautosave_interval 0\n"
+                                : "persistence false\n") +
+          "max_queued_messages 0\nlog_dest file " + m_dir.file("mosquitto.log") +
+          "\nlog_type error\nlog_type warning\nlog_type notice\n" + m_options.extra_config + "\n");
 }
 
 void Broker::set_extra_config(const std::string& extra) {

@@ -26,7 +26,7 @@ class Broker {
   ~Broker() { stop(); }
 
   void start();  // again on the same port after stop()
-  void stop();  // SIGTERM and wait (mosquitto saves its database), SIGKILL if it hangs
+  void stop();   // SIGTERM and wait (mosquitto saves its database), SIGKILL if it hangs
   // Replaces the listener's extra configuration; takes effect at the next start().
   void set_extra_config(const std::string& extra);
   void pause() { m_process.signal(SIGSTOP); }

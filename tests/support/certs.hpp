@@ -15,7 +15,8 @@ inline const std::string& certs() {
   static TempDir* dir = new TempDir;  // kept for the whole test binary
   static const std::string path = [] {
     std::string out;
-    const int rc = run({"bash", std::string(EDGEGW_SOURCE_DIR) + "/tests/support/make-certs.sh", dir->file("certs")}, &out);
+    const int rc =
+        run({"bash", std::string(EDGEGW_SOURCE_DIR) + "/tests/support/make-certs.sh", dir->file("certs")}, &out);
     EXPECT_EQ(rc, 0) << out;
     return dir->file("certs");
   }();
@@ -25,7 +26,8 @@ inline std::string cert(const std::string& name) { return certs() + "/" + name; 
 
 // mosquitto listener settings presenting `server_cert` (every one is signed with server.key).
 inline std::string listener(const std::string& server_cert, const std::string& extra = "") {
-  return "cafile " + cert("ca.pem") + "\ncertfile " + cert(server_cert) + "\nkeyfile " + cert("server.key") + "\n" + extra;
+  return "cafile " + cert("ca.pem") + "\ncertfile " + cert(server_cert) + "\nkeyfile " + cert("server.key") + "\n" +
+         extra;
 }
 
 }  // namespace edgegw::test

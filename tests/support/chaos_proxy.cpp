@@ -60,7 +60,8 @@ ChaosProxy::ChaosProxy(std::string target_host, std::uint16_t target_port)
   sockaddr_in a = loopback("127.0.0.1", 0);
   socklen_t len = sizeof a;
   if (::bind(m_listen, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(m_listen, 64) != 0 ||
-      ::getsockname(m_listen, reinterpret_cast<sockaddr*>(&a), &len) != 0 || ::pipe2(m_wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+      ::getsockname(m_listen, reinterpret_cast<sockaddr*>(&a), &len) != 0 ||
+      ::pipe2(m_wake, O_CLOEXEC | O_NONBLOCK) != 0) {
     ADD_FAILURE() << "chaos proxy: cannot listen: " << std::strerror(errno);
     return;
   }
@@ -188,7 +189,8 @@ void ChaosProxy::pump(Conn& c, int dir, bool readable) {
     }
     f.passed += static_cast<std::int64_t>(take);
     std::size_t piece = t.slice > 0 ? t.slice : take;
-    if (t.bytes_per_second > 0) piece = std::min<std::size_t>(piece, std::max<std::uint64_t>(1, t.bytes_per_second / 50));
+    if (t.bytes_per_second > 0)
+      piece = std::min<std::size_t>(piece, std::max<std::uint64_t>(1, t.bytes_per_second / 50));
     for (std::size_t off = 0; off < take; off += piece) {
       const std::size_t len = std::min(piece, take - off);
       Conn::Chunk chunk{std::max(now + t.latency, f.link_free), std::vector<std::uint8_t>(buf + off, buf + off + len)};

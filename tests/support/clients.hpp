@@ -22,7 +22,8 @@ inline std::vector<std::string> with_broker(const Broker& b, std::vector<std::st
 }
 
 // Publishes one message and waits for mosquitto_pub to finish.
-inline void publish(const Broker& b, const std::string& topic, const std::string& payload, int qos, bool retain = false) {
+inline void publish(const Broker& b, const std::string& topic, const std::string& payload, int qos,
+                    bool retain = false) {
   std::vector<std::string> args = {"mosquitto_pub", "-t", topic, "-m", payload, "-q", std::to_string(qos)};
   if (retain) args.push_back("-r");
   std::string out;
@@ -41,7 +42,8 @@ inline Process publish_lines(const Broker& b, const TempDir& dir, const std::str
     std::ofstream f(path);
     for (int i = start; i < std::min(count, start + k_chunk); ++i) f << i << '\n';
     std::string cmd;
-    for (const std::string& a : with_broker(b, {"mosquitto_pub", "-t", topic, "-q", std::to_string(qos), "-l"})) cmd += a + " ";
+    for (const std::string& a : with_broker(b, {"mosquitto_pub", "-t", topic, "-q", std::to_string(qos), "-l"}))
+      cmd += a + " ";
     script += cmd + "< " + path + "\n";
   }
   return Process({"sh", "-c", script});
@@ -51,16 +53,17 @@ inline Process publish_lines(const Broker& b, const TempDir& dir, const std::str
 // flat out), in order, through one mosquitto_pub -l connection. bash, for pipefail: the
 // exit code is mosquitto_pub's.
 // `burst` messages go out together, then a pause.
-inline Process publish_stream_to(const std::vector<std::string>& client_args, const std::string& topic, long count, int rate,
-                                 int qos, long first = 0, int burst = 20) {
-  std::string awk = "awk -v f=" + std::to_string(first) + " -v n=" + std::to_string(count) + " -v r=" + std::to_string(rate) +
-                    " -v b=" + std::to_string(burst) +
+inline Process publish_stream_to(const std::vector<std::string>& client_args, const std::string& topic, long count,
+                                 int rate, int qos, long first = 0, int burst = 20) {
+  std::string awk = "awk -v f=" + std::to_string(first) + " -v n=" + std::to_string(count) +
+                    " -v r=" + std::to_string(rate) + " -v b=" + std::to_string(burst) +
                     " 'BEGIN { for (i = 0; i < n; i++) { print f + i; fflush(); "
                     "if (r > 0 && i % b == b - 1) system(\"sleep \" b / r) } }'";
   std::string pub;
   for (const std::string& a : client_args) pub += a + " ";
-  return Process({"bash", "-c", "set -o pipefail; " + awk + " | mosquitto_pub " + pub + "-t " + topic + " -q " +
-                                    std::to_string(qos) + " -l"});
+  return Process(
+      {"bash", "-c",
+       "set -o pipefail; " + awk + " | mosquitto_pub " + pub + "-t " + topic + " -q " + std::to_string(qos) + " -l"});
 }
 inline Process publish_stream(const Broker& b, const std::string& topic, long count, int rate, int qos, long first = 0,
                               int burst = 20) {

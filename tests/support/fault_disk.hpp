@@ -59,10 +59,10 @@ class FaultDisk final : public spool::Disk {
   // A change since the last sync that a power cut takes back.
   struct Undo {
     enum class Kind { data, size, create, rename, unlink } kind;
-    std::string name;     // the file (data, size), or the name created / renamed to / unlinked
-    std::string other;    // rename: the old name; unlink, rename over: the hidden link keeping the file
+    std::string name;   // the file (data, size), or the name created / renamed to / unlinked
+    std::string other;  // rename: the old name; unlink, rename over: the hidden link keeping the file
     std::uint64_t off = 0;
-    std::string bytes;    // data: what the range held before; size: what a shrink cut off
+    std::string bytes;       // data: what the range held before; size: what a shrink cut off
     std::uint64_t size = 0;  // data, size: the file's size before
   };
 
@@ -82,9 +82,9 @@ class FaultDisk final : public spool::Disk {
   bool m_crashed = false;
   bool m_fail_next = false;  // after a short write
   int m_hidden = 0;
-  std::map<int, std::string> m_names;           // open fd -> file name
-  std::vector<Undo> m_data;                     // per file, in order, since each file's last sync
-  std::vector<Undo> m_dir_changes;              // since the last directory sync
+  std::map<int, std::string> m_names;  // open fd -> file name
+  std::vector<Undo> m_data;            // per file, in order, since each file's last sync
+  std::vector<Undo> m_dir_changes;     // since the last directory sync
   std::vector<std::string> m_log;
   struct Rule {
     std::string what;

@@ -25,17 +25,17 @@
 namespace edgegw::test {
 
 struct RigOptions {
-  std::string spool = "sync = \"batch\"";  // [spool] keys
-  std::string uplink = "max_inflight = 32\nkeepalive = \"5s\"";      // extra [uplink] keys
-  std::string ingest;                                                  // extra [ingest] keys
-  int receive_maximum = 32;                                            // the ingest window
+  std::string spool = "sync = \"batch\"";                        // [spool] keys
+  std::string uplink = "max_inflight = 32\nkeepalive = \"5s\"";  // extra [uplink] keys
+  std::string ingest;                                            // extra [ingest] keys
+  int receive_maximum = 32;                                      // the ingest window
   // The daemon: "edgegw", or the test build "edgegw-test-disk" (its disk slowed or stalled
   // by EDGEGW_TEST_DISK in start_daemon's environment).
   std::string binary = "edgegw";
   std::uint32_t slots = 256;
   std::uint32_t slot_bytes = 1024;
-  bool uplink_tls = false;  // uplink over mutual TLS to a second, TLS listener upstream
-  std::string extra;        // more TOML at the end of the config (e.g. a [metrics] table)
+  bool uplink_tls = false;      // uplink over mutual TLS to a second, TLS listener upstream
+  std::string extra;            // more TOML at the end of the config (e.g. a [metrics] table)
   std::string local_broker;     // more mosquitto.conf lines for the local broker
   std::string upstream_broker;  // ... and for the upstream one
   std::string ingest_url;       // another local broker than the rig's (a scripted one)
@@ -67,7 +67,8 @@ inline Tally tally_of(const std::string& text) {
   for (std::string line; std::getline(in, line);) {
     const std::size_t bar = line.find('|');
     // probes of the test's own, and the daemon's canary probes, are not sensor numbers
-    if (bar == std::string::npos || bar + 1 >= line.size() || !std::isdigit(static_cast<unsigned char>(line[bar + 1]))) {
+    if (bar == std::string::npos || bar + 1 >= line.size() ||
+        !std::isdigit(static_cast<unsigned char>(line[bar + 1]))) {
       continue;
     }
     // "N", or "N padding": anything else after the digits is a damaged message
@@ -89,8 +90,8 @@ inline Tally tally_of(const std::string& text) {
 // A persistent QoS 1 subscriber to up/# on `upstream`, writing to `out_file`; returned
 // once it saw a probe.
 inline Process start_upstream_verifier(Broker& upstream, const std::string& out_file) {
-  Process verifier(with_broker(upstream, {"mosquitto_sub", "-V", "mqttv5", "-q", "1", "-c", "-i", "verifier", "-x", "86400",
-                                          "-t", "up/#", "-F", "%P|%p"}),
+  Process verifier(with_broker(upstream, {"mosquitto_sub", "-V", "mqttv5", "-q", "1", "-c", "-i", "verifier", "-x",
+                                          "86400", "-t", "up/#", "-F", "%P|%p"}),
                    Redirects{.stdout_file = out_file});
   for (int i = 0; i < 500; ++i) {
     publish(upstream, "up/probe", "probe", 1);
@@ -117,8 +118,7 @@ Tally wait_for_tally(const std::string& file, Done done, std::chrono::seconds ti
 class Rig {
  public:
   explicit Rig(RigOptions options = {})
-      : m_options(std::move(options)),
-        m_tls_port(m_options.uplink_tls ? free_port() : 0),
+      : m_options(std::move(options)), m_tls_port(m_options.uplink_tls ? free_port() : 0),
         m_local(BrokerOptions{.extra_config = m_options.local_broker}),
         m_upstream(BrokerOptions{.persistent = true, .extra_config = m_options.upstream_broker + tls_listener()}) {
     write_config();
@@ -149,14 +149,18 @@ class Rig {
   void write_config() {
     std::ostringstream c;
     c << "[gateway]\nid = \"gw-test\"\nstate_dir = \"" << state_dir() << "\"\nlog_level = \"info\"\n"
-      << "[ingest]\nurl = \"" << (m_options.ingest_url.empty() ? m_local.url() : m_options.ingest_url) << "\"\ntopics = [\"sensors/#\"]\nreceive_maximum = "
-      << m_options.receive_maximum << "\n" << m_options.ingest << "\n"
-      << "[uplink]\nurl = \"" << uplink_url() << "\"\ntopic_prefix = \"up/\"\n" << m_options.uplink << "\n"
+      << "[ingest]\nurl = \"" << (m_options.ingest_url.empty() ? m_local.url() : m_options.ingest_url)
+      << "\"\ntopics = [\"sensors/#\"]\nreceive_maximum = " << m_options.receive_maximum << "\n"
+      << m_options.ingest << "\n"
+      << "[uplink]\nurl = \"" << uplink_url() << "\"\ntopic_prefix = \"up/\"\n"
+      << m_options.uplink << "\n"
       << (m_tls_port ? "[uplink.tls]\nca_file = \"" + cert("ca.pem") + "\"\ncert_file = \"" + cert("client.pem") +
                            "\"\nkey_file = \"" + cert("client.key") + "\"\n"
                      : "")
       << "[pool]\nslots = " << m_options.slots << "\nslot_bytes = " << m_options.slot_bytes << "\n"
-      << "[spool]\n" << m_options.spool << "\n" << m_options.extra << "\n";
+      << "[spool]\n"
+      << m_options.spool << "\n"
+      << m_options.extra << "\n";
     m_config = m_dir.write("edgegw.toml", c.str());
   }
 
@@ -214,7 +218,8 @@ class Rig {
       for (long i = first; i < first + count; ++i) f << i << ' ' << std::string(400, 'x') << '\n';
     }
     std::string cmd;
-    for (const std::string& a : with_broker(m_local, {"mosquitto_pub", "-t", "sensors/big", "-q", "1", "-l"})) cmd += a + " ";
+    for (const std::string& a : with_broker(m_local, {"mosquitto_pub", "-t", "sensors/big", "-q", "1", "-l"}))
+      cmd += a + " ";
     Process sensors({"sh", "-c", cmd + "< " + path});
     EXPECT_EQ(sensors.wait(std::chrono::seconds(60)), 0);
   }
@@ -262,7 +267,8 @@ class Rig {
   // the plain one).
   std::string tls_listener() const {
     if (!m_tls_port) return "";
-    return "listener " + std::to_string(m_tls_port) + " 127.0.0.1\n" + listener("server.pem", "require_certificate true\n");
+    return "listener " + std::to_string(m_tls_port) + " 127.0.0.1\n" +
+           listener("server.pem", "require_certificate true\n");
   }
   std::string uplink_url() const {
     if (!m_options.uplink_url.empty()) return m_options.uplink_url;

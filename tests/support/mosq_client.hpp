@@ -43,15 +43,16 @@ class MosqClient {
         if (reason >= 0x80) ++c.m_refused;
       });
     });
-    ::mosquitto_subscribe_v5_callback_set(m_mosq, [](mosquitto*, void* self, int, int, const int*, const mosquitto_property*) {
-      static_cast<MosqClient*>(self)->note([](MosqClient& c) { ++c.m_subacks; });
-    });
+    ::mosquitto_subscribe_v5_callback_set(m_mosq,
+                                          [](mosquitto*, void* self, int, int, const int*, const mosquitto_property*) {
+                                            static_cast<MosqClient*>(self)->note([](MosqClient& c) { ++c.m_subacks; });
+                                          });
     ::mosquitto_message_v5_callback_set(
         m_mosq, [](mosquitto*, void* self, const mosquitto_message* m, const mosquitto_property*) {
           static_cast<MosqClient*>(self)->note([&](MosqClient& c) {
-            c.m_messages.push_back(MosqMessage{m->topic, std::string(static_cast<const char*>(m->payload),
-                                                                     static_cast<std::size_t>(m->payloadlen)),
-                                               m->retain, m->qos});
+            c.m_messages.push_back(MosqMessage{
+                m->topic, std::string(static_cast<const char*>(m->payload), static_cast<std::size_t>(m->payloadlen)),
+                m->retain, m->qos});
           });
         });
     const int rc = ::mosquitto_connect(m_mosq, broker.host().c_str(), broker.port(), 60);
@@ -70,8 +71,8 @@ class MosqClient {
 
   // Queues one publish (libmosquitto sends it from its thread); MOSQ_ERR_SUCCESS or why not.
   int publish(const std::string& topic, const std::string& payload, int qos, bool retain = false) {
-    const int rc = ::mosquitto_publish(m_mosq, nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(), qos,
-                                       retain);
+    const int rc = ::mosquitto_publish(m_mosq, nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(),
+                                       qos, retain);
     if (rc == MOSQ_ERR_SUCCESS && qos > 0) {
       std::lock_guard lock(m_mutex);
       ++m_sent;

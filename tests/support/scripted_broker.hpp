@@ -50,7 +50,8 @@ class ScriptedConnection {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::uint8_t first = 0;
     while (std::chrono::steady_clock::now() < deadline) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (!read(first, body, left)) return false;
       if (first >> 4 == type) return true;
     }
@@ -80,7 +81,8 @@ class ScriptedConnection {
  private:
   bool read_bytes(std::uint8_t* p, std::size_t n, std::chrono::steady_clock::time_point deadline) {
     while (n > 0) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
       pollfd pfd{m_fd, POLLIN, 0};
       if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;

@@ -26,7 +26,8 @@ class SessionHarness final : public mqtt::SessionHandler {
  public:
   SessionHarness(const std::string& url, mqtt::SessionOptions options, std::uint32_t slots = 64,
                  std::uint32_t slot_bytes = 1024)
-      : SessionHarness(std::make_unique<mqtt::TcpTransport>(make_transport(url)), std::move(options), slots, slot_bytes) {}
+      : SessionHarness(std::make_unique<mqtt::TcpTransport>(make_transport(url)), std::move(options), slots,
+                       slot_bytes) {}
   SessionHarness(std::unique_ptr<mqtt::Transport> t, mqtt::SessionOptions options, std::uint32_t slots = 64,
                  std::uint32_t slot_bytes = 1024)
       : pool(slots, slot_bytes), transport(std::move(t)) {

@@ -49,7 +49,8 @@ BoardVm::BoardVm(const std::string& image_dir, const std::vector<std::pair<std::
   for (const auto& [host, name] : files) commands += "write " + host + " " + name + "\n";
   EXPECT_EQ(run({"debugfs", "-w", "-f", m_dir.write("debugfs.cmd", commands), m_disk}, &out), 0) << out;
   EXPECT_EQ(run({"debugfs", "-R", "ls -l /vm", m_disk}, &out), 0) << out;
-  for (const auto& [host, name] : files) EXPECT_NE(out.find(" " + name), std::string::npos) << name << " not in /vm:\n" << out;
+  for (const auto& [host, name] : files)
+    EXPECT_NE(out.find(" " + name), std::string::npos) << name << " not in /vm:\n" << out;
 
   // The host ends of the TCP bridges; each accepts one QEMU after another.
   const std::string vport = std::string(EDGEGW_BIN_DIR) + "/edgegw-vport";
@@ -82,7 +83,8 @@ bool BoardVm::boot(std::chrono::seconds timeout, std::string* why) {
   start();
   const auto deadline = m_started + timeout;
   pollfd p{m_ctl_listener, POLLIN, 0};
-  if (::poll(&p, 1, remaining_ms(deadline)) != 1 || (m_ctl = ::accept4(m_ctl_listener, nullptr, nullptr, SOCK_CLOEXEC)) < 0) {
+  if (::poll(&p, 1, remaining_ms(deadline)) != 1 ||
+      (m_ctl = ::accept4(m_ctl_listener, nullptr, nullptr, SOCK_CLOEXEC)) < 0) {
     *why = "QEMU never connected its control port: " + read_file(qemu_log());
     return false;
   }
@@ -96,13 +98,35 @@ void BoardVm::start() {
     if (::poll(&p, 1, 0) == 1) ::close(::accept4(m_ctl_listener, nullptr, nullptr, SOCK_CLOEXEC));
   }
   ++m_boots;
-  std::vector<std::string> argv = {
-      "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "1024",
-      "-display", "none", "-monitor", "none", "-serial", "file:" + m_dir.file("console-" + std::to_string(m_boots) + ".log"),
-      "-kernel", m_image + "/vmlinuz", "-initrd", m_image + "/initrd.gz",
-      "-append", "console=ttyAMA0 root=/dev/vda rw quiet",
-      "-drive", "if=none,id=hd,file=" + m_disk + ",format=raw,cache=writeback", "-device", "virtio-blk-pci,drive=hd",
-      "-nic", "none", "-device", "virtio-serial-pci"};
+  std::vector<std::string> argv = {"qemu-system-aarch64",
+                                   "-M",
+                                   "virt",
+                                   "-cpu",
+                                   "cortex-a72",
+                                   "-smp",
+                                   "2",
+                                   "-m",
+                                   "1024",
+                                   "-display",
+                                   "none",
+                                   "-monitor",
+                                   "none",
+                                   "-serial",
+                                   "file:" + m_dir.file("console-" + std::to_string(m_boots) + ".log"),
+                                   "-kernel",
+                                   m_image + "/vmlinuz",
+                                   "-initrd",
+                                   m_image + "/initrd.gz",
+                                   "-append",
+                                   "console=ttyAMA0 root=/dev/vda rw quiet",
+                                   "-drive",
+                                   "if=none,id=hd,file=" + m_disk + ",format=raw,cache=writeback",
+                                   "-device",
+                                   "virtio-blk-pci,drive=hd",
+                                   "-nic",
+                                   "none",
+                                   "-device",
+                                   "virtio-serial-pci"};
   for (const std::string p : {"ctl", "upstream", "local", "sensor"}) {
     argv.insert(argv.end(), {"-chardev", "socket,id=" + p + ",path=" + m_dir.file(p + ".sock"), "-device",
                              "virtserialport,chardev=" + p + ",name=" + p});
@@ -157,7 +181,8 @@ std::string BoardVm::sh(const std::string& command, int* rc, std::chrono::second
   const std::string marker = "\n@@" + tag + " rc ";
   std::string out, number;
   int code = -1;
-  if (read_until(marker, Clock::now() + timeout, &out) && read_until("\n", Clock::now() + std::chrono::seconds(5), &number)) {
+  if (read_until(marker, Clock::now() + timeout, &out) &&
+      read_until("\n", Clock::now() + std::chrono::seconds(5), &number)) {
     code = std::atoi(number.c_str());
     out.erase(out.size() - marker.size());
     if (std::size_t at = out.rfind("@@"); at != std::string::npos && out.find('\n', at) != std::string::npos) {

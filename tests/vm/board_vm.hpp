@@ -29,7 +29,8 @@ struct BoardPorts {
 class BoardVm {
  public:
   // Copies the image's disk and puts `files` (host path, name) into the guest's /vm.
-  BoardVm(const std::string& image_dir, const std::vector<std::pair<std::string, std::string>>& files, BoardPorts ports);
+  BoardVm(const std::string& image_dir, const std::vector<std::pair<std::string, std::string>>& files,
+          BoardPorts ports);
   ~BoardVm();
   BoardVm(const BoardVm&) = delete;
   BoardVm& operator=(const BoardVm&) = delete;
@@ -46,7 +47,8 @@ class BoardVm {
 
   // Runs a one-line bash command in the guest; returns its output, rc in *rc (-1: no
   // answer within the timeout).
-  std::string sh(const std::string& command, int* rc = nullptr, std::chrono::seconds timeout = std::chrono::seconds(120));
+  std::string sh(const std::string& command, int* rc = nullptr,
+                 std::chrono::seconds timeout = std::chrono::seconds(120));
   // Sends a command without waiting for an answer (e.g. "systemctl reboot").
   void send(const std::string& command);
   // Runs `command` every 250 ms until it succeeds; false after the timeout.

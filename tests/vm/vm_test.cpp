@@ -36,13 +36,15 @@ std::string bin(const std::string& name) { return std::string(EDGEGW_BIN_DIR) + 
 // The board's configuration. Commits every 250 ms: at any moment, several received
 // messages are waiting for their fsync, and the cuts land among them.
 std::string board_config(const TempDir& dir, int ingest_port) {
-  return dir.write("edgegw.toml", "[gateway]\nid = \"board\"\nstate_dir = \"/var/lib/edgegw\"\n"
-                                  "[ingest]\nurl = \"mqtt://127.0.0.1:" + std::to_string(ingest_port) +
-                                      "\"\ntopics = [\"sensors/#\"]\nreceive_maximum = 32\n"
-                                      "[uplink]\nurl = \"mqtt://127.0.0.1:11883\"\ntopic_prefix = \"up/\"\n"
-                                      "keepalive = \"5s\"\nmax_inflight = 32\n"
-                                      "[pool]\nslots = 512\nslot_bytes = 1024\n"
-                                      "[spool]\nmax_bytes = \"16MiB\"\nsync = \"batch\"\ncommit_interval = \"250ms\"\n");
+  return dir.write("edgegw.toml",
+                   "[gateway]\nid = \"board\"\nstate_dir = \"/var/lib/edgegw\"\n"
+                   "[ingest]\nurl = \"mqtt://127.0.0.1:" +
+                       std::to_string(ingest_port) +
+                       "\"\ntopics = [\"sensors/#\"]\nreceive_maximum = 32\n"
+                       "[uplink]\nurl = \"mqtt://127.0.0.1:11883\"\ntopic_prefix = \"up/\"\n"
+                       "keepalive = \"5s\"\nmax_inflight = 32\n"
+                       "[pool]\nslots = 512\nslot_bytes = 1024\n"
+                       "[spool]\nmax_bytes = \"16MiB\"\nsync = \"batch\"\ncommit_interval = \"250ms\"\n");
 }
 
 // "Key=value" from `systemctl show` output.
@@ -65,15 +67,17 @@ void install(BoardVm& vm) {
   int rc = -1;
   std::string out = vm.sh("dpkg -i /vm/edgegw.deb", &rc, 300s);
   ASSERT_EQ(rc, 0) << out;
-  out = vm.sh("install -m 0640 -o root -g edgegw /vm/edgegw.toml /etc/edgegw/edgegw.toml && "
-              "edgegw check-config --config /etc/edgegw/edgegw.toml && sync", &rc);
+  out = vm.sh(
+      "install -m 0640 -o root -g edgegw /vm/edgegw.toml /etc/edgegw/edgegw.toml && "
+      "edgegw check-config --config /etc/edgegw/edgegw.toml && sync",
+      &rc);
   ASSERT_EQ(rc, 0) << out;
 }
 
 // Until the ingest subscription is in place (systemd's READY comes before it).
 bool wait_subscribed(BoardVm& vm, std::chrono::seconds timeout) {
-  return vm.wait_until("systemctl is-active --quiet edgegw && journalctl -u edgegw -b -o cat | grep -q 'ingest: subscribed'",
-                       timeout);
+  return vm.wait_until(
+      "systemctl is-active --quiet edgegw && journalctl -u edgegw -b -o cat | grep -q 'ingest: subscribed'", timeout);
 }
 
 // Progress lines go out at once: a run takes minutes.
@@ -97,9 +101,10 @@ TEST(BoardService, PackageInstallsBootsForwardsAndTheWatchdogRestartsAStoppedDae
   const std::string upstream_file = dir.file("upstream.txt");
   Process verifier = start_upstream_verifier(upstream, upstream_file);
   const std::uint16_t sensor_port = free_port();
-  BoardVm vm(EDGEGW_VM_IMAGE_DIR,
-             {{the_deb(), "edgegw.deb"}, {board_config(dir, 1883), "edgegw.toml"}, {bin("edgegw-vport"), "edgegw-vport"}},
-             BoardPorts{.upstream = upstream.port(), .sensor = sensor_port});
+  BoardVm vm(
+      EDGEGW_VM_IMAGE_DIR,
+      {{the_deb(), "edgegw.deb"}, {board_config(dir, 1883), "edgegw.toml"}, {bin("edgegw-vport"), "edgegw-vport"}},
+      BoardPorts{.upstream = upstream.port(), .sensor = sensor_port});
   std::string why;
   ASSERT_TRUE(vm.boot(300s, &why)) << why;
   say("first boot: control channel up %.1f s after QEMU started\n", vm.since_start());
@@ -122,17 +127,18 @@ TEST(BoardService, PackageInstallsBootsForwardsAndTheWatchdogRestartsAStoppedDae
 
   // A sensor on the board's broker (reached from the host over the sensor port).
   constexpr long k_count = 3000;
-  Process sensor = publish_stream_to({"-h", "127.0.0.1", "-p", std::to_string(sensor_port)}, "sensors/stream", k_count, 100, 1);
-  Tally t = wait_for_tally(upstream_file, [](const Tally& x) { return x.unique.size() >= 300; }, 120s);
+  Process sensor =
+      publish_stream_to({"-h", "127.0.0.1", "-p", std::to_string(sensor_port)}, "sensors/stream", k_count, 100, 1);
+  Tally t = wait_for_tally(
+      upstream_file, [](const Tally& x) { return x.unique.size() >= 300; }, 120s);
   ASSERT_GE(t.unique.size(), 300u) << journal(vm);
 
   // Freeze the daemon: no more watchdog keep-alives, so systemd kills and restarts it.
   const std::string pid = prop(unit, "MainPID");
   std::string stopped_at = trim(vm.sh("kill -STOP " + pid + " && cut -d' ' -f1 /proc/uptime", &rc));
   ASSERT_EQ(rc, 0) << stopped_at;
-  ASSERT_TRUE(vm.wait_until("[ \"$(systemctl show -p MainPID --value edgegw)\" != " + pid +
-                                " ] && systemctl is-active --quiet edgegw",
-                            120s))
+  ASSERT_TRUE(vm.wait_until(
+      "[ \"$(systemctl show -p MainPID --value edgegw)\" != " + pid + " ] && systemctl is-active --quiet edgegw", 120s))
       << journal(vm);
   const std::string show =
       vm.sh("systemctl show -p NRestarts,ExecMainStartTimestampMonotonic,ActiveEnterTimestampMonotonic edgegw");
@@ -154,7 +160,8 @@ TEST(BoardService, PackageInstallsBootsForwardsAndTheWatchdogRestartsAStoppedDae
 
   // Forwarding resumes, nothing lost.
   EXPECT_EQ(sensor.wait(120s), 0);
-  t = wait_for_tally(upstream_file, [](const Tally& x) { return x.missing(k_count) == 0; }, 180s);
+  t = wait_for_tally(
+      upstream_file, [](const Tally& x) { return x.missing(k_count) == 0; }, 180s);
   say("forwarded: %zu of %ld unique, %ld duplicates, %ld malformed\n", t.unique.size(), k_count, t.duplicates(),
       t.malformed);
   EXPECT_EQ(t.missing(k_count), 0) << journal(vm);
@@ -228,7 +235,8 @@ CutResult power_cut_run(int cuts, long count, int rate, const std::string& edgeg
         r.ready_s.push_back(vm.since_start());
         say("cut %d: booted, edgegw subscribed after %.1f s; %s\n", r.cuts, vm.since_start(),
             trim(vm.sh("journalctl -u edgegw -b -o cat | grep -E '^spool: (recovered|.*recovery took)' | "
-                      "tr '\\n' ' '")).c_str());
+                       "tr '\\n' ' '"))
+                .c_str());
       }
       std::this_thread::sleep_for(std::chrono::duration<double>(uniform(0.5, 6.0)));
     }
@@ -257,13 +265,14 @@ CutResult power_cut_run(int cuts, long count, int rate, const std::string& edgeg
         return t.missing(count) == 0 || Clock::now() - last_change > 20s;
       },
       600s);
-  const std::string status = vm.sh("edgegw status; systemctl show -p NRestarts edgegw; "
-                                   "journalctl -u edgegw -b -o short-monotonic | grep -E 'systemd|stopp|error' | tail -n 20");
+  const std::string status = vm.sh(
+      "edgegw status; systemctl show -p NRestarts edgegw; "
+      "journalctl -u edgegw -b -o short-monotonic | grep -E 'systemd|stopp|error' | tail -n 20");
   say("power cuts: %d (%d while booting); %ld published, %ld lost, %ld duplicates, %ld malformed, "
       "%ld seq conflicts; READY after boot: median %.1f s, max %.1f s\nedgegw status:\n%s\n",
       r.cuts, r.cuts_while_booting, count, r.tally.missing(count), r.tally.duplicates(), r.tally.malformed,
-      r.tally.seq_conflicts, median(r.ready_s), r.ready_s.empty() ? 0.0 : *std::max_element(r.ready_s.begin(), r.ready_s.end()),
-      status.c_str());
+      r.tally.seq_conflicts, median(r.ready_s),
+      r.ready_s.empty() ? 0.0 : *std::max_element(r.ready_s.begin(), r.ready_s.end()), status.c_str());
   return r;
 }
 

@@ -182,7 +182,8 @@ int listen_tcp(const sockaddr_in& a) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4) != 0) die("listening");
+  if (fd < 0 || ::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4) != 0)
+    die("listening");
   return fd;
 }
 
@@ -215,8 +216,9 @@ int main(int argc, char** argv) {
     else if (flag == "--connect") connect_to = argv[i + 1];
   }
   if (device.empty() == accept_link.empty() || listen_at.empty() == connect_to.empty()) {
-    std::fprintf(stderr,
-                 "usage: edgegw-vport (--device PATH | --accept-link UNIX_PATH) (--listen IPV4:PORT | --connect IPV4:PORT)\n");
+    std::fprintf(
+        stderr,
+        "usage: edgegw-vport (--device PATH | --accept-link UNIX_PATH) (--listen IPV4:PORT | --connect IPV4:PORT)\n");
     return 2;
   }
   const bool listening = !listen_at.empty();

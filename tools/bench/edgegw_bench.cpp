@@ -24,8 +24,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <cmath>
 #include <condition_variable>
@@ -71,7 +71,8 @@ struct Options {
 };
 
 std::uint64_t mono_ns() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
 }
 
 void put64(std::uint8_t* p, std::uint64_t v) {
@@ -93,7 +94,8 @@ class Client {
       auto* c = static_cast<Client*>(self);
       std::lock_guard lock(c->m_mutex);
       c->m_connected = rc == 0;
-      if (rc == 0 && !c->m_subscription.empty()) mosquitto_subscribe(c->m_mosq, nullptr, c->m_subscription.c_str(), c->m_qos);
+      if (rc == 0 && !c->m_subscription.empty())
+        mosquitto_subscribe(c->m_mosq, nullptr, c->m_subscription.c_str(), c->m_qos);
       c->m_cv.notify_all();
     });
     mosquitto_subscribe_callback_set(m_mosq, [](mosquitto*, void* self, int, int, const int*) {
@@ -148,7 +150,8 @@ class Client {
         m_cv.wait(lock, [&] { return m_outstanding < window; });
         ++m_outstanding;
       }
-      int rc = mosquitto_publish(m_mosq, nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(), qos, false);
+      int rc = mosquitto_publish(m_mosq, nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(), qos,
+                                 false);
       if (rc == MOSQ_ERR_SUCCESS) {
         if (qos == 0) {
           std::lock_guard lock(m_mutex);
@@ -174,7 +177,8 @@ class Client {
     m_handler = handler;
     mosquitto_message_callback_set(m_mosq, [](mosquitto*, void* self, const mosquitto_message* m) {
       auto* c = static_cast<Client*>(self);
-      (*static_cast<F*>(c->m_handler))(static_cast<const std::uint8_t*>(m->payload), static_cast<std::size_t>(m->payloadlen));
+      (*static_cast<F*>(c->m_handler))(static_cast<const std::uint8_t*>(m->payload),
+                                       static_cast<std::size_t>(m->payloadlen));
     });
   }
 
@@ -300,7 +304,8 @@ struct Phase {
   double rate() const { return seconds > 0 ? static_cast<double>(seen.unique) / seconds : 0; }
   double percentile(double q) const {
     if (seen.latency_ns.empty()) return 0;
-    std::size_t i = std::min(seen.latency_ns.size() - 1, static_cast<std::size_t>(q * static_cast<double>(seen.latency_ns.size())));
+    std::size_t i =
+        std::min(seen.latency_ns.size() - 1, static_cast<std::size_t>(q * static_cast<double>(seen.latency_ns.size())));
     return static_cast<double>(seen.latency_ns[i]) / 1e6;
   }
 };
@@ -334,7 +339,8 @@ std::optional<Phase> run_phase(const char* name, const Options& o, const edgegw:
     publisher.publish(pub_topic, payload, o.qos, o.window);
     ++phase.published;
   }
-  if (!publisher.drain(60s)) std::fprintf(stderr, "edgegw-bench: %s: the local broker did not acknowledge every publish\n", name);
+  if (!publisher.drain(60s))
+    std::fprintf(stderr, "edgegw-bench: %s: the local broker did not acknowledge every publish\n", name);
   long last = -1;
   auto progress_at = Clock::now();
   while (tally.unique() < o.count) {
@@ -420,7 +426,8 @@ bool parse_args(int argc, char** argv, Options& o) {
     if (a == "--baseline") o.baseline = true;
     else if (a == "--json") o.json = true;
     else if (a == "--help" || a == "-h") return std::fputs(k_usage, stdout), std::exit(0), false;
-    else if (!(v = value())) return std::fprintf(stderr, "edgegw-bench: %s needs a value\n%s", a.c_str(), k_usage), false;
+    else if (!(v = value()))
+      return std::fprintf(stderr, "edgegw-bench: %s needs a value\n%s", a.c_str(), k_usage), false;
     else if (a == "--local") o.local = v;
     else if (a == "--upstream") o.upstream = v;
     else if (a == "--topic") o.topic = v;
@@ -453,7 +460,8 @@ std::optional<edgegw::config::Url> tcp_url(const std::string& text) {
   std::string why;
   auto url = edgegw::config::parse_url(text, why);
   if (!url || url->scheme != edgegw::config::Scheme::mqtt) {
-    std::fprintf(stderr, "edgegw-bench: %s: %s\n", text.c_str(), url ? "only mqtt://host:port is supported" : why.c_str());
+    std::fprintf(stderr, "edgegw-bench: %s: %s\n", text.c_str(),
+                 url ? "only mqtt://host:port is supported" : why.c_str());
     return std::nullopt;
   }
   return url;
@@ -485,7 +493,8 @@ int main(int argc, char** argv) {
 
   const long lost = o.count - gw->seen.unique;
   const double ratio = baseline && baseline->rate() > 0 ? gw->rate() / baseline->rate() : 0;
-  const double cpu_us = gw->seen.unique > 0 && after.ok ? (after.cpu_s - before.cpu_s) * 1e6 / static_cast<double>(gw->seen.unique) : 0;
+  const double cpu_us =
+      gw->seen.unique > 0 && after.ok ? (after.cpu_s - before.cpu_s) * 1e6 / static_cast<double>(gw->seen.unique) : 0;
   const bool io_ok = gw->seen.unique > 0 && after.ok && before.io_ok && after.io_ok;
   const double written =
       io_ok ? static_cast<double>(after.write_bytes - before.write_bytes) / static_cast<double>(gw->seen.unique) : 0;
@@ -498,8 +507,10 @@ int main(int argc, char** argv) {
     char buf[256];
     if (baseline) std::snprintf(buf, sizeof buf, ",\"throughput_ratio\":%.3f", ratio), out += buf;
     if (after.ok) {
-      std::snprintf(buf, sizeof buf, ",\"daemon\":{\"rss_kib_before\":%ld,\"rss_kib_after\":%ld,\"hwm_kib\":%ld,\"cpu_us_per_msg\":%.2f,",
-                    before.rss_kib, after.rss_kib, after.hwm_kib, cpu_us);
+      std::snprintf(
+          buf, sizeof buf,
+          ",\"daemon\":{\"rss_kib_before\":%ld,\"rss_kib_after\":%ld,\"hwm_kib\":%ld,\"cpu_us_per_msg\":%.2f,",
+          before.rss_kib, after.rss_kib, after.hwm_kib, cpu_us);
       out += buf;
       if (io_ok) std::snprintf(buf, sizeof buf, "\"bytes_written_per_msg\":%.1f}", written);
       else std::snprintf(buf, sizeof buf, "\"bytes_written_per_msg\":null}");
@@ -507,14 +518,14 @@ int main(int argc, char** argv) {
     }
     std::printf("%s}\n", out.c_str());
   } else {
-    std::printf("edgegw-bench: %ld messages of %zu bytes, QoS %d, rate %s\n", o.count, std::max(o.size, k_header), o.qos,
-                o.rate ? (std::to_string(o.rate) + " msg/s").c_str() : "unlimited");
+    std::printf("edgegw-bench: %ld messages of %zu bytes, QoS %d, rate %s\n", o.count, std::max(o.size, k_header),
+                o.qos, o.rate ? (std::to_string(o.rate) + " msg/s").c_str() : "unlimited");
     if (baseline) print_phase(*baseline, o.count);
     print_phase(*gw, o.count);
     if (baseline) std::printf("ratio     %s throughput / baseline = %.3f\n", o.label.c_str(), ratio);
     if (after.ok) {
-      std::printf("daemon    RSS %ld KiB before, %ld KiB after, peak %ld KiB; CPU %.2f us per message; ", before.rss_kib,
-                  after.rss_kib, after.hwm_kib, cpu_us);
+      std::printf("daemon    RSS %ld KiB before, %ld KiB after, peak %ld KiB; CPU %.2f us per message; ",
+                  before.rss_kib, after.rss_kib, after.hwm_kib, cpu_us);
       if (io_ok) std::printf("%.1f bytes written/msg\n", written);
       else if (gw->seen.unique == 0) std::printf("n/a bytes written/msg (nothing received)\n");
       else std::printf("n/a bytes written/msg (/proc/%ld/io unreadable)\n", o.pid);

@@ -144,9 +144,7 @@ void Writer::raw(Bytes data) {
     std::memcpy(m_out.data() + m_size - data.size(), data.data(), data.size());
 }
 
-void Writer::raw(std::string_view text) {
-  raw(Bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
-}
+void Writer::raw(std::string_view text) { raw(Bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size())); }
 
 void Writer::binary(Bytes data) {
   if (data.size() > 0xffff) {

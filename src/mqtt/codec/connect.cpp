@@ -7,9 +7,12 @@ namespace {
 constexpr std::string_view k_protocol_name = "MQTT";
 
 // 3.1.1 CONNACK return codes 1-5 and their MQTT 5 reason codes.
-constexpr Reason k_v311_codes[] = {Reason::success, Reason::unsupported_protocol_version,
-                                   Reason::client_id_not_valid, Reason::server_unavailable,
-                                   Reason::bad_username_or_password, Reason::not_authorized};
+constexpr Reason k_v311_codes[] = {Reason::success,
+                                   Reason::unsupported_protocol_version,
+                                   Reason::client_id_not_valid,
+                                   Reason::server_unavailable,
+                                   Reason::bad_username_or_password,
+                                   Reason::not_authorized};
 
 }  // namespace
 

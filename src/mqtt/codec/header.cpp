@@ -3,9 +3,9 @@
 namespace edgegw::mqtt {
 
 const char* packet_name(PacketType type) {
-  static constexpr const char* k_names[] = {
-      "reserved", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
-      "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT", "AUTH"};
+  static constexpr const char* k_names[] = {"reserved", "CONNECT",  "CONNACK",    "PUBLISH", "PUBACK",      "PUBREC",
+                                            "PUBREL",   "PUBCOMP",  "SUBSCRIBE",  "SUBACK",  "UNSUBSCRIBE", "UNSUBACK",
+                                            "PINGREQ",  "PINGRESP", "DISCONNECT", "AUTH"};
   return k_names[static_cast<unsigned>(type) & 0x0f];
 }
 
@@ -63,7 +63,7 @@ HeaderStatus decode_fixed_header(Bytes data, FixedHeader& out) {
   const std::uint8_t flags = first & 0x0f;
   switch (type) {
     case PacketType::publish:
-      if ((flags & 0x06) == 0x06) return HeaderStatus::malformed;  // QoS 3 [MQTT-3.3.1-4]
+      if ((flags & 0x06) == 0x06) return HeaderStatus::malformed;                 // QoS 3 [MQTT-3.3.1-4]
       if ((flags & 0x06) == 0 && (flags & 0x08)) return HeaderStatus::malformed;  // DUP on QoS 0 [MQTT-3.3.1-2]
       break;
     case PacketType::pubrel:

@@ -17,27 +17,66 @@ namespace edgegw::mqtt {
 enum class Version : std::uint8_t { v311 = 4, v5 = 5 };
 
 enum class PacketType : std::uint8_t {
-  connect = 1, connack, publish, puback, pubrec, pubrel, pubcomp,
-  subscribe, suback, unsubscribe, unsuback, pingreq, pingresp, disconnect, auth
+  connect = 1,
+  connack,
+  publish,
+  puback,
+  pubrec,
+  pubrel,
+  pubcomp,
+  subscribe,
+  suback,
+  unsubscribe,
+  unsuback,
+  pingreq,
+  pingresp,
+  disconnect,
+  auth
 };
 const char* packet_name(PacketType type);
 
 // MQTT 5 reason codes (2.4); 3.1.1's CONNACK return codes 1-5 are mapped onto them.
 enum class Reason : std::uint8_t {
-  success = 0x00, granted_qos1 = 0x01, granted_qos2 = 0x02, disconnect_with_will = 0x04,
-  no_matching_subscribers = 0x10, no_subscription_existed = 0x11,
-  unspecified_error = 0x80, malformed_packet = 0x81, protocol_error = 0x82,
-  implementation_specific_error = 0x83, unsupported_protocol_version = 0x84,
-  client_id_not_valid = 0x85, bad_username_or_password = 0x86, not_authorized = 0x87,
-  server_unavailable = 0x88, server_busy = 0x89, banned = 0x8a, server_shutting_down = 0x8b,
-  bad_auth_method = 0x8c, keepalive_timeout = 0x8d, session_taken_over = 0x8e,
-  topic_filter_invalid = 0x8f, topic_name_invalid = 0x90, packet_id_in_use = 0x91,
-  packet_id_not_found = 0x92, receive_maximum_exceeded = 0x93, topic_alias_invalid = 0x94,
-  packet_too_large = 0x95, message_rate_too_high = 0x96, quota_exceeded = 0x97,
-  administrative_action = 0x98, payload_format_invalid = 0x99, retain_not_supported = 0x9a,
-  qos_not_supported = 0x9b, use_another_server = 0x9c, server_moved = 0x9d,
-  shared_subscriptions_not_supported = 0x9e, connection_rate_exceeded = 0x9f,
-  maximum_connect_time = 0xa0, subscription_ids_not_supported = 0xa1,
+  success = 0x00,
+  granted_qos1 = 0x01,
+  granted_qos2 = 0x02,
+  disconnect_with_will = 0x04,
+  no_matching_subscribers = 0x10,
+  no_subscription_existed = 0x11,
+  unspecified_error = 0x80,
+  malformed_packet = 0x81,
+  protocol_error = 0x82,
+  implementation_specific_error = 0x83,
+  unsupported_protocol_version = 0x84,
+  client_id_not_valid = 0x85,
+  bad_username_or_password = 0x86,
+  not_authorized = 0x87,
+  server_unavailable = 0x88,
+  server_busy = 0x89,
+  banned = 0x8a,
+  server_shutting_down = 0x8b,
+  bad_auth_method = 0x8c,
+  keepalive_timeout = 0x8d,
+  session_taken_over = 0x8e,
+  topic_filter_invalid = 0x8f,
+  topic_name_invalid = 0x90,
+  packet_id_in_use = 0x91,
+  packet_id_not_found = 0x92,
+  receive_maximum_exceeded = 0x93,
+  topic_alias_invalid = 0x94,
+  packet_too_large = 0x95,
+  message_rate_too_high = 0x96,
+  quota_exceeded = 0x97,
+  administrative_action = 0x98,
+  payload_format_invalid = 0x99,
+  retain_not_supported = 0x9a,
+  qos_not_supported = 0x9b,
+  use_another_server = 0x9c,
+  server_moved = 0x9d,
+  shared_subscriptions_not_supported = 0x9e,
+  connection_rate_exceeded = 0x9f,
+  maximum_connect_time = 0xa0,
+  subscription_ids_not_supported = 0xa1,
   wildcard_subscriptions_not_supported = 0xa2,
 };
 const char* reason_name(Reason reason);
@@ -59,14 +98,33 @@ HeaderStatus decode_fixed_header(Bytes data, FixedHeader& out);
 // ---- Properties (MQTT 5, 2.2.2) -----------------------------------------------------
 
 enum class PropertyId : std::uint8_t {
-  payload_format = 0x01, message_expiry = 0x02, content_type = 0x03, response_topic = 0x08,
-  correlation_data = 0x09, subscription_id = 0x0b, session_expiry = 0x11,
-  assigned_client_id = 0x12, server_keepalive = 0x13, auth_method = 0x15, auth_data = 0x16,
-  request_problem_info = 0x17, will_delay = 0x18, request_response_info = 0x19,
-  response_info = 0x1a, server_reference = 0x1c, reason_string = 0x1f,
-  receive_maximum = 0x21, topic_alias_maximum = 0x22, topic_alias = 0x23, maximum_qos = 0x24,
-  retain_available = 0x25, user_property = 0x26, maximum_packet_size = 0x27,
-  wildcard_sub_available = 0x28, subscription_id_available = 0x29, shared_sub_available = 0x2a,
+  payload_format = 0x01,
+  message_expiry = 0x02,
+  content_type = 0x03,
+  response_topic = 0x08,
+  correlation_data = 0x09,
+  subscription_id = 0x0b,
+  session_expiry = 0x11,
+  assigned_client_id = 0x12,
+  server_keepalive = 0x13,
+  auth_method = 0x15,
+  auth_data = 0x16,
+  request_problem_info = 0x17,
+  will_delay = 0x18,
+  request_response_info = 0x19,
+  response_info = 0x1a,
+  server_reference = 0x1c,
+  reason_string = 0x1f,
+  receive_maximum = 0x21,
+  topic_alias_maximum = 0x22,
+  topic_alias = 0x23,
+  maximum_qos = 0x24,
+  retain_available = 0x25,
+  user_property = 0x26,
+  maximum_packet_size = 0x27,
+  wildcard_sub_available = 0x28,
+  subscription_id_available = 0x29,
+  shared_sub_available = 0x2a,
 };
 
 struct UserProperty {
@@ -238,17 +296,22 @@ void for_each_user_property(const Properties& props, Fn&& fn) {
     std::uint32_t ignored;
     Bytes skip;
     switch (static_cast<PropertyId>(id)) {
-      case PropertyId::payload_format: case PropertyId::request_problem_info:
-      case PropertyId::request_response_info: case PropertyId::maximum_qos:
-      case PropertyId::retain_available: case PropertyId::wildcard_sub_available:
-      case PropertyId::subscription_id_available: case PropertyId::shared_sub_available:
-        in.take(1, skip); break;
-      case PropertyId::server_keepalive: case PropertyId::receive_maximum:
-      case PropertyId::topic_alias_maximum: case PropertyId::topic_alias:
-        in.take(2, skip); break;
-      case PropertyId::message_expiry: case PropertyId::session_expiry:
-      case PropertyId::will_delay: case PropertyId::maximum_packet_size:
-        in.take(4, skip); break;
+      case PropertyId::payload_format:
+      case PropertyId::request_problem_info:
+      case PropertyId::request_response_info:
+      case PropertyId::maximum_qos:
+      case PropertyId::retain_available:
+      case PropertyId::wildcard_sub_available:
+      case PropertyId::subscription_id_available:
+      case PropertyId::shared_sub_available: in.take(1, skip); break;
+      case PropertyId::server_keepalive:
+      case PropertyId::receive_maximum:
+      case PropertyId::topic_alias_maximum:
+      case PropertyId::topic_alias: in.take(2, skip); break;
+      case PropertyId::message_expiry:
+      case PropertyId::session_expiry:
+      case PropertyId::will_delay:
+      case PropertyId::maximum_packet_size: in.take(4, skip); break;
       case PropertyId::subscription_id: in.varint(ignored); break;
       default: in.binary(skip); break;  // strings and binary data
     }

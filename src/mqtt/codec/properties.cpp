@@ -13,8 +13,8 @@ struct Def {
 constexpr std::uint32_t bit(PacketType t) { return 1u << static_cast<unsigned>(t); }
 constexpr std::uint32_t k_will = 1u << k_will_properties;
 constexpr std::uint32_t k_pub = bit(PacketType::publish) | k_will;
-constexpr std::uint32_t k_acks = bit(PacketType::puback) | bit(PacketType::pubrec) | bit(PacketType::pubrel) |
-                                 bit(PacketType::pubcomp);
+constexpr std::uint32_t k_acks =
+    bit(PacketType::puback) | bit(PacketType::pubrec) | bit(PacketType::pubrel) | bit(PacketType::pubcomp);
 constexpr std::uint32_t k_all = 0xffff & ~1u;
 
 // The property table of MQTT 5, 2.2.2.2: type and the packets each may appear in.
@@ -38,7 +38,8 @@ constexpr Def def(PropertyId id) {
     case PropertyId::response_info: return {Kind::utf8, bit(P::connack)};
     case PropertyId::server_reference: return {Kind::utf8, bit(P::connack) | bit(P::disconnect)};
     case PropertyId::reason_string:
-      return {Kind::utf8, bit(P::connack) | k_acks | bit(P::suback) | bit(P::unsuback) | bit(P::disconnect) | bit(P::auth)};
+      return {Kind::utf8,
+              bit(P::connack) | k_acks | bit(P::suback) | bit(P::unsuback) | bit(P::disconnect) | bit(P::auth)};
     case PropertyId::receive_maximum: return {Kind::u16, bit(P::connect) | bit(P::connack)};
     case PropertyId::topic_alias_maximum: return {Kind::u16, bit(P::connect) | bit(P::connack)};
     case PropertyId::topic_alias: return {Kind::u16, bit(P::publish)};
@@ -179,12 +180,8 @@ Reason decode_properties(Reader& in, unsigned packet_bit, Properties& out) {
         ok = r.varint(value);
         if (first) *u32_field(out, id) = value;
         break;
-      case Kind::utf8:
-        ok = r.utf8(*str_field(out, id));
-        break;
-      case Kind::binary:
-        ok = r.binary(*bin_field(out, id));
-        break;
+      case Kind::utf8: ok = r.utf8(*str_field(out, id)); break;
+      case Kind::binary: ok = r.binary(*bin_field(out, id)); break;
       case Kind::pair: {
         UserProperty p;
         ok = r.utf8(p.key) && r.utf8(p.value);

@@ -4,9 +4,7 @@
 namespace edgegw::mqtt {
 namespace {
 
-bool has_wildcard(std::string_view topic) {
-  return topic.find_first_of("+#") != std::string_view::npos;
-}
+bool has_wildcard(std::string_view topic) { return topic.find_first_of("+#") != std::string_view::npos; }
 
 void publish_body(Writer& w, const Publish& p, Version version) {
   const std::size_t topic_len = p.topic_prefix.size() + p.topic.size();

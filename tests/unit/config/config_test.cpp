@@ -81,7 +81,8 @@ TEST(Config, reads_every_key_of_the_brief) {
 // and check-config says what to write instead.
 TEST(Config, the_replaced_batch_max_delay_is_honoured_and_names_its_replacement) {
   std::vector<std::string> errors;
-  auto cfg = config::parse(replace(k_valid, "commit_interval = \"5ms\"", "batch_max_delay = \"250ms\""), "gw.toml", errors);
+  auto cfg =
+      config::parse(replace(k_valid, "commit_interval = \"5ms\"", "batch_max_delay = \"250ms\""), "gw.toml", errors);
   ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
   EXPECT_EQ(cfg->spool.commit_interval, std::chrono::milliseconds(250));
   ASSERT_EQ(cfg->warnings.size(), 1u);
@@ -91,9 +92,11 @@ TEST(Config, the_replaced_batch_max_delay_is_honoured_and_names_its_replacement)
 }
 
 TEST(Config, both_the_old_and_the_new_commit_key_is_an_error) {
-  auto errors = errors_for(replace(k_valid, "commit_interval = \"5ms\"", "commit_interval = \"5ms\"\nbatch_max_delay = \"1ms\""));
+  auto errors =
+      errors_for(replace(k_valid, "commit_interval = \"5ms\"", "commit_interval = \"5ms\"\nbatch_max_delay = \"1ms\""));
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_EQ(errors[0], "gw.toml:31: spool.batch_max_delay: replaced by spool.commit_interval, which is set too: remove this line");
+  EXPECT_EQ(errors[0],
+            "gw.toml:31: spool.batch_max_delay: replaced by spool.commit_interval, which is set too: remove this line");
 }
 
 TEST(Config, fills_defaults_from_the_board_profile) {
@@ -115,8 +118,8 @@ TEST(Config, fills_defaults_from_the_board_profile) {
 
 TEST(Config, mqtt_version_takes_auto) {
   std::vector<std::string> errors;
-  auto cfg = config::parse(replace(k_valid, "max_inflight = 32", "max_inflight = 32\nmqtt_version = \"auto\""), "gw.toml",
-                           errors);
+  auto cfg = config::parse(replace(k_valid, "max_inflight = 32", "max_inflight = 32\nmqtt_version = \"auto\""),
+                           "gw.toml", errors);
   ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
   EXPECT_EQ(cfg->uplink.mqtt_version, config::MqttVersion::automatic);
   EXPECT_EQ(errors_for(replace(k_valid, "max_inflight = 32", "max_inflight = 32\nmqtt_version = \"4\""))[0],
@@ -149,7 +152,8 @@ TEST(Config, reports_every_error_not_just_the_first) {
   ASSERT_EQ(errors.size(), 3u);
   EXPECT_EQ(errors[0], "gw.toml:7: ingest.url: the scheme must be mqtt://, mqtts:// or unix://");
   EXPECT_EQ(errors[1], "gw.toml:29: spool.sync: must be one of \"batch\", \"none\", not \"sometimes\"");
-  EXPECT_EQ(errors[2], "gw.toml:30: spool.commit_interval: must be a duration with a unit, such as \"10ms\" or \"30s\"");
+  EXPECT_EQ(errors[2],
+            "gw.toml:30: spool.commit_interval: must be a duration with a unit, such as \"10ms\" or \"30s\"");
 }
 
 TEST(Config, rejects_bad_values_with_reasons) {
@@ -174,9 +178,10 @@ TEST(Config, rejects_bad_values_with_reasons) {
 
 TEST(Config, rejects_a_spool_too_small_for_the_largest_message) {
   const std::string text = replace(replace(k_valid, "\"8KiB\"", "\"1MiB\""), "\"64MiB\"", "\"2MiB\"");
-  EXPECT_EQ(errors_for(text)[0],
-            "gw.toml:28: spool.max_bytes: must hold at least four of the largest messages (4 x (pool.slot_bytes + 36) = "
-            "4194448 bytes)");
+  EXPECT_EQ(
+      errors_for(text)[0],
+      "gw.toml:28: spool.max_bytes: must hold at least four of the largest messages (4 x (pool.slot_bytes + 36) = "
+      "4194448 bytes)");
 }
 
 TEST(Config, reports_missing_required_keys_and_tables) {
@@ -197,8 +202,8 @@ TEST(Config, reports_a_syntax_error_with_its_line) {
 // the workaround in config.cpp goes). Such text is read as TOML says.
 TEST(Config, non_ascii_text_is_read_or_refused_with_its_line) {
   std::vector<std::string> errors;
-  auto cfg = config::parse(replace(k_valid, "topic_prefix = \"site-a/\"", "topic_prefix = \"\"\"caf\\\n  \u00e9/\"\"\""),
-                           "gw.toml", errors);
+  auto cfg = config::parse(
+      replace(k_valid, "topic_prefix = \"site-a/\"", "topic_prefix = \"\"\"caf\\\n  \u00e9/\"\"\""), "gw.toml", errors);
   ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
   EXPECT_EQ(cfg->uplink.topic_prefix, "caf\u00e9/");
   for (const char* bad : {"\u00e9d = 1\n", "n = 5\"\u00e9\n", "\u03dc = 1\n", "# \u00e9\nn = \u00e9\n"}) {
@@ -244,9 +249,10 @@ TEST(Config, selftest_budgets_default_from_the_board_and_are_validated) {
 
 TEST(Config, connect_timeout_and_backoff_per_connection) {
   std::vector<std::string> errors;
-  auto cfg = config::parse(replace(k_valid, "max_inflight = 32",
-                                   "max_inflight = 32\nconnect_timeout = \"2s\"\nreconnect_min = \"50ms\"\nreconnect_max = \"5s\""),
-                           "gw.toml", errors);
+  auto cfg = config::parse(
+      replace(k_valid, "max_inflight = 32",
+              "max_inflight = 32\nconnect_timeout = \"2s\"\nreconnect_min = \"50ms\"\nreconnect_max = \"5s\""),
+      "gw.toml", errors);
   ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
   EXPECT_EQ(cfg->uplink.retry.connect_timeout, std::chrono::seconds(2));
   EXPECT_EQ(cfg->uplink.retry.reconnect_min, std::chrono::milliseconds(50));

@@ -86,7 +86,9 @@ struct Peer {
     return out;
   }
   void reconnected() { m_pending.clear(); }
-  void send(std::uint8_t first, const Bytes& body) { test::ScriptedConnection(transport.peer()).send_packet(first, body); }
+  void send(std::uint8_t first, const Bytes& body) {
+    test::ScriptedConnection(transport.peer()).send_packet(first, body);
+  }
 
  private:
   Bytes m_pending;  // bytes of a packet not yet whole
@@ -122,12 +124,13 @@ struct Rig {
   // `uplink_down`: the upstream broker refuses connections from the start.
   explicit Rig(bool uplink_down = false, const std::string& extra_uplink = "", std::uint32_t slots = 16) {
     upstream.transport.refuse = uplink_down;
-    const std::string text = "[gateway]\nid = \"gw\"\nstate_dir = \"" + dir.path() +
-                             "\"\n[ingest]\nurl = \"mqtt://127.0.0.1:1\"\ntopics = [\"s/#\"]\nmqtt_version = \"3.1.1\"\n"
-                             "receive_maximum = 8\n[uplink]\nurl = \"mqtt://127.0.0.1:2\"\nmqtt_version = \"3.1.1\"\n"
-                             "max_inflight = 4\ntopic_prefix = \"up/\"\n" +
-                             extra_uplink + "[pool]\nslots = " + std::to_string(slots) +
-                             "\nslot_bytes = \"1KiB\"\n[spool]\nmax_bytes = \"1MiB\"\ncommit_interval = \"0ms\"\n";
+    const std::string text =
+        "[gateway]\nid = \"gw\"\nstate_dir = \"" + dir.path() +
+        "\"\n[ingest]\nurl = \"mqtt://127.0.0.1:1\"\ntopics = [\"s/#\"]\nmqtt_version = \"3.1.1\"\n"
+        "receive_maximum = 8\n[uplink]\nurl = \"mqtt://127.0.0.1:2\"\nmqtt_version = \"3.1.1\"\n"
+        "max_inflight = 4\ntopic_prefix = \"up/\"\n" +
+        extra_uplink + "[pool]\nslots = " + std::to_string(slots) +
+        "\nslot_bytes = \"1KiB\"\n[spool]\nmax_bytes = \"1MiB\"\ncommit_interval = \"0ms\"\n";
     std::vector<std::string> errors;
     auto parsed = config::parse(text, "test.toml", errors);
     EXPECT_TRUE(parsed) << (errors.empty() ? "" : errors[0]);
@@ -137,7 +140,8 @@ struct Rig {
   // A new Gateway on the same state directory, as after a restart of the daemon.
   void start() {
     gw.reset();
-    gw = std::make_unique<gateway::Gateway>(loop, config, &disk, gateway::Transports{&local.transport, &upstream.transport});
+    gw = std::make_unique<gateway::Gateway>(loop, config, &disk,
+                                            gateway::Transports{&local.transport, &upstream.transport});
     std::string error;
     EXPECT_TRUE(gw->start(error)) << error;
   }

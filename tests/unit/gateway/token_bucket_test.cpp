@@ -39,7 +39,7 @@ TEST(TokenBucket, refills_at_its_rate_up_to_its_capacity) {
 }
 
 TEST(TokenBucket, next_token_is_when_the_refill_reaches_it) {
-  TokenBucket b(2, 4, t0);  // one token per 250 ms
+  TokenBucket b(2, 4, t0);          // one token per 250 ms
   EXPECT_EQ(b.next_token(t0), t0);  // it holds one already
   ASSERT_TRUE(b.consume(2, t0));
   const event::TimePoint next = b.next_token(t0);

@@ -28,9 +28,9 @@ TEST(Codec, connect_v5_carries_session_expiry_and_receive_maximum) {
   c.props.mark(PropertyId::session_expiry);
   c.props.receive_maximum = 64;
   c.props.mark(PropertyId::receive_maximum);
-  ByteVec expected = cat({bytes_of({0x10, 0x17, 0x00, 0x04}), bytes_of("MQTT"), bytes_of({0x05, 0x00, 0x00, 0x1e}),
-                          bytes_of({0x08, 0x11, 0x00, 0x00, 0x0e, 0x10, 0x21, 0x00, 0x40}), bytes_of({0x00, 0x02}),
-                          bytes_of("gw")});
+  ByteVec expected =
+      cat({bytes_of({0x10, 0x17, 0x00, 0x04}), bytes_of("MQTT"), bytes_of({0x05, 0x00, 0x00, 0x1e}),
+           bytes_of({0x08, 0x11, 0x00, 0x00, 0x0e, 0x10, 0x21, 0x00, 0x40}), bytes_of({0x00, 0x02}), bytes_of("gw")});
   EXPECT_EQ(encoded(c), expected);
 
   Connect back;
@@ -91,7 +91,8 @@ TEST(Codec, connack_v311_return_codes_map_to_reasons) {
 }
 
 TEST(Codec, connack_v5_reads_the_servers_limits) {
-  ByteVec wire = bytes_of({0x20, 0x0e, 0x00, 0x00, 0x0b, 0x21, 0x00, 0x0a, 0x27, 0x00, 0x01, 0x00, 0x00, 0x13, 0x00, 0x3c});
+  ByteVec wire =
+      bytes_of({0x20, 0x0e, 0x00, 0x00, 0x0b, 0x21, 0x00, 0x0a, 0x27, 0x00, 0x01, 0x00, 0x00, 0x13, 0x00, 0x3c});
   Connack c;
   FixedHeader h;
   ASSERT_EQ(decode(test::body_of(wire, h), Version::v5, c), Reason::success);
@@ -122,9 +123,8 @@ TEST(Codec, publish_v5_joins_prefix_and_topic_and_carries_user_properties) {
   p.props.user = user;
   p.payload = Bytes(reinterpret_cast<const std::uint8_t*>("p"), 1);
   ByteVec wire = encoded(p, Version::v5);
-  EXPECT_EQ(wire, cat({bytes_of({0x31, 0x12, 0x00, 0x06}), bytes_of("site/t"),
-                       bytes_of({0x08, 0x26, 0x00, 0x02}), bytes_of("gw"), bytes_of({0x00, 0x01}), bytes_of("x"),
-                       bytes_of("p")}));
+  EXPECT_EQ(wire, cat({bytes_of({0x31, 0x12, 0x00, 0x06}), bytes_of("site/t"), bytes_of({0x08, 0x26, 0x00, 0x02}),
+                       bytes_of("gw"), bytes_of({0x00, 0x01}), bytes_of("x"), bytes_of("p")}));
   Publish back;
   FixedHeader h;
   ASSERT_EQ(decode(h, test::body_of(wire, h), Version::v5, back), Reason::success);
@@ -178,7 +178,8 @@ TEST(Codec, subscribe_matches_the_spec_layout_in_both_versions) {
   Subscribe s;
   s.packet_id = 1;
   s.subscriptions = subs;
-  EXPECT_EQ(encoded(s, Version::v311), cat({bytes_of({0x82, 0x08, 0x00, 0x01, 0x00, 0x03}), bytes_of("a/#"), bytes_of({0x01})}));
+  EXPECT_EQ(encoded(s, Version::v311),
+            cat({bytes_of({0x82, 0x08, 0x00, 0x01, 0x00, 0x03}), bytes_of("a/#"), bytes_of({0x01})}));
   ByteVec v5 = encoded(s, Version::v5);
   EXPECT_EQ(v5, cat({bytes_of({0x82, 0x09, 0x00, 0x01, 0x00, 0x00, 0x03}), bytes_of("a/#"), bytes_of({0x01})}));
   Subscribe back;

@@ -17,17 +17,42 @@ Reason decode_any(const ByteVec& packet, Version v) {
   if (h.size + h.remaining != packet.size()) return Reason::malformed_packet;
   Bytes body = Bytes(packet).subspan(h.size);
   switch (h.type) {
-    case PacketType::connect: { Connect c; return decode(body, c); }
-    case PacketType::connack: { Connack c; return decode(body, v, c); }
-    case PacketType::publish: { Publish p; return decode(h, body, v, p); }
-    case PacketType::puback: case PacketType::pubrec: case PacketType::pubrel: case PacketType::pubcomp: {
+    case PacketType::connect: {
+      Connect c;
+      return decode(body, c);
+    }
+    case PacketType::connack: {
+      Connack c;
+      return decode(body, v, c);
+    }
+    case PacketType::publish: {
+      Publish p;
+      return decode(h, body, v, p);
+    }
+    case PacketType::puback:
+    case PacketType::pubrec:
+    case PacketType::pubrel:
+    case PacketType::pubcomp: {
       Ack a;
       return decode(h, body, v, a);
     }
-    case PacketType::subscribe: { Subscribe s; return decode(body, v, s); }
-    case PacketType::unsubscribe: { Unsubscribe u; return decode(body, v, u); }
-    case PacketType::suback: case PacketType::unsuback: { SubAck s; return decode(h, body, v, s); }
-    case PacketType::disconnect: { Disconnect d; return decode(body, v, d); }
+    case PacketType::subscribe: {
+      Subscribe s;
+      return decode(body, v, s);
+    }
+    case PacketType::unsubscribe: {
+      Unsubscribe u;
+      return decode(body, v, u);
+    }
+    case PacketType::suback:
+    case PacketType::unsuback: {
+      SubAck s;
+      return decode(h, body, v, s);
+    }
+    case PacketType::disconnect: {
+      Disconnect d;
+      return decode(body, v, d);
+    }
     default: return body.empty() ? Reason::success : Reason::malformed_packet;
   }
 }
@@ -53,18 +78,19 @@ TEST(Malformed, fixed_header_flags_each_type_requires) {
 }
 
 TEST(Malformed, strings_that_are_not_mqtt_utf8) {
-  EXPECT_FALSE(valid_mqtt_utf8(std::string_view("\xc0\x80", 2)));      // overlong NUL
-  EXPECT_FALSE(valid_mqtt_utf8(std::string_view("\xed\xa0\x80", 3)));  // surrogate
-  EXPECT_FALSE(valid_mqtt_utf8(std::string_view("a\0b", 3)));          // U+0000
+  EXPECT_FALSE(valid_mqtt_utf8(std::string_view("\xc0\x80", 2)));          // overlong NUL
+  EXPECT_FALSE(valid_mqtt_utf8(std::string_view("\xed\xa0\x80", 3)));      // surrogate
+  EXPECT_FALSE(valid_mqtt_utf8(std::string_view("a\0b", 3)));              // U+0000
   EXPECT_FALSE(valid_mqtt_utf8(std::string_view("\xf4\x90\x80\x80", 4)));  // above U+10FFFF
-  EXPECT_FALSE(valid_mqtt_utf8(std::string_view("\xe2\x82", 2)));      // truncated
+  EXPECT_FALSE(valid_mqtt_utf8(std::string_view("\xe2\x82", 2)));          // truncated
   EXPECT_TRUE(valid_mqtt_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
   ByteVec bad_topic = bytes_of({0x30, 0x04, 0x00, 0x02, 0xc0, 0x80});
   EXPECT_EQ(decode_any(bad_topic, Version::v311), Reason::malformed_packet);
 }
 
 TEST(Malformed, publish_rules) {
-  EXPECT_EQ(decode_any(cat({bytes_of({0x30, 0x03, 0x00, 0x01}), bytes_of("#")}), Version::v311), Reason::protocol_error);
+  EXPECT_EQ(decode_any(cat({bytes_of({0x30, 0x03, 0x00, 0x01}), bytes_of("#")}), Version::v311),
+            Reason::protocol_error);
   EXPECT_EQ(decode_any(bytes_of({0x32, 0x05, 0x00, 0x01, 'a', 0x00, 0x00}), Version::v311), Reason::malformed_packet);
   EXPECT_EQ(decode_any(bytes_of({0x30, 0x02, 0x00, 0x00}), Version::v311), Reason::protocol_error);  // empty topic
   EXPECT_EQ(decode_any(bytes_of({0x30, 0x05, 0x00, 0x01, 'a', 0x05, 0x01}), Version::v5), Reason::malformed_packet);
@@ -73,18 +99,22 @@ TEST(Malformed, publish_rules) {
 TEST(Malformed, connack_and_connect_rules) {
   EXPECT_EQ(decode_any(bytes_of({0x20, 0x02, 0x00, 0x06}), Version::v311), Reason::malformed_packet);  // code 6
   EXPECT_EQ(decode_any(bytes_of({0x20, 0x02, 0x02, 0x00}), Version::v311), Reason::malformed_packet);  // flag bit 1
-  EXPECT_EQ(decode_any(bytes_of({0x20, 0x03, 0x01, 0x87, 0x00}), Version::v5), Reason::protocol_error);  // present+refused
-  ByteVec connect = cat({bytes_of({0x10, 0x0c, 0x00, 0x04}), bytes_of("MQTT"), bytes_of({0x04, 0x03, 0x00, 0x3c, 0x00, 0x00})});
+  EXPECT_EQ(decode_any(bytes_of({0x20, 0x03, 0x01, 0x87, 0x00}), Version::v5),
+            Reason::protocol_error);  // present+refused
+  ByteVec connect =
+      cat({bytes_of({0x10, 0x0c, 0x00, 0x04}), bytes_of("MQTT"), bytes_of({0x04, 0x03, 0x00, 0x3c, 0x00, 0x00})});
   EXPECT_EQ(decode_any(connect, Version::v311), Reason::malformed_packet);  // reserved flag
-  ByteVec v6 = cat({bytes_of({0x10, 0x0c, 0x00, 0x04}), bytes_of("MQTT"), bytes_of({0x06, 0x02, 0x00, 0x3c, 0x00, 0x00})});
+  ByteVec v6 =
+      cat({bytes_of({0x10, 0x0c, 0x00, 0x04}), bytes_of("MQTT"), bytes_of({0x06, 0x02, 0x00, 0x3c, 0x00, 0x00})});
   EXPECT_EQ(decode_any(v6, Version::v311), Reason::unsupported_protocol_version);
 }
 
 TEST(Malformed, subscribe_family_rules) {
   EXPECT_EQ(decode_any(bytes_of({0x82, 0x02, 0x00, 0x01}), Version::v311), Reason::protocol_error);  // no filters
-  EXPECT_EQ(decode_any(bytes_of({0x82, 0x06, 0x00, 0x01, 0x00, 0x01, 'a', 0x03}), Version::v311), Reason::malformed_packet);
+  EXPECT_EQ(decode_any(bytes_of({0x82, 0x06, 0x00, 0x01, 0x00, 0x01, 'a', 0x03}), Version::v311),
+            Reason::malformed_packet);
   EXPECT_EQ(decode_any(bytes_of({0x90, 0x03, 0x00, 0x01, 0x03}), Version::v311), Reason::malformed_packet);  // code 3
-  EXPECT_EQ(decode_any(bytes_of({0x90, 0x02, 0x00, 0x01}), Version::v311), Reason::protocol_error);  // no codes
+  EXPECT_EQ(decode_any(bytes_of({0x90, 0x02, 0x00, 0x01}), Version::v311), Reason::protocol_error);          // no codes
   EXPECT_EQ(decode_any(bytes_of({0x40, 0x02, 0x00, 0x00}), Version::v311), Reason::malformed_packet);  // packet id 0
 }
 
@@ -119,7 +149,7 @@ TEST(Malformed, every_truncation_and_extension_of_valid_packets_is_refused_witho
       ASSERT_EQ(decode_fixed_header(packet, h), HeaderStatus::ok);
       if (h.size + h.remaining - cut < h.size) continue;
       shorter[1] = static_cast<std::uint8_t>(h.remaining - cut);  // all these fit one length byte
-      ByteVec heap_copy(shorter);  // exact-size heap block so ASan sees any overread
+      ByteVec heap_copy(shorter);                                 // exact-size heap block so ASan sees any overread
       (void)decode_any(heap_copy, Version::v5);
       (void)decode_any(heap_copy, Version::v311);
     }

@@ -45,7 +45,8 @@ TEST(Properties, every_type_round_trips) {
   EXPECT_EQ(back.correlation_data.size(), 2u);
   EXPECT_EQ(back.subscription_id, 300u);
   std::vector<std::string> seen;
-  for_each_user_property(back, [&](const UserProperty& u) { seen.push_back(std::string(u.key) + "=" + std::string(u.value)); });
+  for_each_user_property(
+      back, [&](const UserProperty& u) { seen.push_back(std::string(u.key) + "=" + std::string(u.value)); });
   EXPECT_EQ(seen, (std::vector<std::string>{"k1=v1", "k2=v2"}));
 }
 
@@ -53,11 +54,13 @@ TEST(Properties, a_repeated_property_is_a_protocol_error_except_user_properties)
   Properties p;
   EXPECT_EQ(decode_block(bytes_of({0x06, 0x21, 0x00, 0x01, 0x21, 0x00, 0x02}), k_connack, p), Reason::protocol_error);
   Properties q;
-  EXPECT_EQ(decode_block(bytes_of({0x0a, 0x26, 0x00, 0x01, 'a', 0x00, 0x00, 0x26, 0x00, 0x00, 0x00, 0x00}), k_connack, q),
-            Reason::malformed_packet);  // length 10 but 11 bytes of properties follow: cut short
+  EXPECT_EQ(
+      decode_block(bytes_of({0x0a, 0x26, 0x00, 0x01, 'a', 0x00, 0x00, 0x26, 0x00, 0x00, 0x00, 0x00}), k_connack, q),
+      Reason::malformed_packet);  // length 10 but 11 bytes of properties follow: cut short
   Properties r;
-  EXPECT_EQ(decode_block(bytes_of({0x0b, 0x26, 0x00, 0x01, 'a', 0x00, 0x00, 0x26, 0x00, 0x00, 0x00, 0x00}), k_connack, r),
-            Reason::success);
+  EXPECT_EQ(
+      decode_block(bytes_of({0x0b, 0x26, 0x00, 0x01, 'a', 0x00, 0x00, 0x26, 0x00, 0x00, 0x00, 0x00}), k_connack, r),
+      Reason::success);
 }
 
 TEST(Properties, a_property_in_the_wrong_packet_is_a_protocol_error) {
@@ -84,5 +87,6 @@ TEST(Properties, unknown_ids_and_bad_lengths_are_malformed) {
   Properties r;
   EXPECT_EQ(decode_block(bytes_of({0x03, 0x11, 0x00, 0x00}), k_connack, r), Reason::malformed_packet);
   Properties s;
-  EXPECT_EQ(decode_block(bytes_of({0x04, 0x1f, 0x00, 0x01, 0xff}), k_connack, s), Reason::malformed_packet);  // bad UTF-8
+  EXPECT_EQ(decode_block(bytes_of({0x04, 0x1f, 0x00, 0x01, 0xff}), k_connack, s),
+            Reason::malformed_packet);  // bad UTF-8
 }

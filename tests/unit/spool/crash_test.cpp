@@ -24,8 +24,8 @@ namespace {
 using test::append_told;
 using test::bytes;
 using test::FaultDisk;
-using test::Told;
 using test::TempDir;
+using test::Told;
 
 Options options(const TempDir& dir, Disk* disk = nullptr) {
   Options o;
@@ -36,7 +36,6 @@ Options options(const TempDir& dir, Disk* disk = nullptr) {
   o.disk = disk;
   return o;
 }
-
 
 // As the gateway drives the spool, synchronously, until the first failure.
 void workload(Spool& s, Told& told, int rounds = 14) {
@@ -72,7 +71,8 @@ void check_recovery(const TempDir& dir, const Told& told, const std::string& whe
   }
   for (const auto& [seq, payload] : got) {
     const auto it = told.payload_of.find(seq);
-    EXPECT_TRUE(it != told.payload_of.end() && it->second == payload) << where << ": seq " << seq << " holds another message";
+    EXPECT_TRUE(it != told.payload_of.end() && it->second == payload)
+        << where << ": seq " << seq << " holds another message";
   }
   // (What upstream acknowledged may be gone, its segment deleted, even where the position
   // on disk is behind: it was delivered.)
@@ -162,7 +162,9 @@ TEST(SpoolCrash, every_error_at_every_operation_is_survived_and_never_acknowledg
     int err;
     bool short_write;
     const char* name;
-  } faults[] = {{EIO, false, "EIO"}, {ENOSPC, false, "ENOSPC"}, {EROFS, false, "EROFS"},
+  } faults[] = {{EIO, false, "EIO"},
+                {ENOSPC, false, "ENOSPC"},
+                {EROFS, false, "EROFS"},
                 {ENOSPC, true, "a short write, then ENOSPC"}};
   for (const Fault& f : faults) {
     for (std::uint64_t k = 0; k < n; ++k) {

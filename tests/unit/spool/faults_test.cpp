@@ -90,7 +90,8 @@ TEST(SpoolFaults, an_unreadable_segment_at_recovery_fails_the_start_and_cuts_not
     Spool s(options(dir, &disk));
     std::string error;
     EXPECT_FALSE(s.open(error));
-    EXPECT_NE(error.find("0000000000000001.seg: reading at recovery: Input/output error (EIO)"), std::string::npos) << error;
+    EXPECT_NE(error.find("0000000000000001.seg: reading at recovery: Input/output error (EIO)"), std::string::npos)
+        << error;
   }
   Spool s(options(dir));
   open_ok(s);

@@ -140,7 +140,7 @@ TEST(Crc32c, KnownVectors) {
   EXPECT_EQ(crc32c(bytes("123456789")), 0xe3069283u);  // the standard check value
   EXPECT_EQ(crc32c(bytes("")), 0u);
   std::string zeros(32, '\0');
-  EXPECT_EQ(crc32c(bytes(zeros)), 0x8a9136aau);  // RFC 3720 B.4
+  EXPECT_EQ(crc32c(bytes(zeros)), 0x8a9136aau);                           // RFC 3720 B.4
   EXPECT_EQ(crc32c(bytes("6789"), crc32c(bytes("12345"))), 0xe3069283u);  // continued
 }
 
