@@ -508,7 +508,7 @@ std::optional<Budget> parse_budget(std::string_view text) {
 }
 
 std::optional<Config> load(const std::string& path, std::vector<std::string>& errors) {
-  struct stat st;
+  struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) errno = EISDIR;
   // POSIX reads, not std::ifstream: iostreams would bring libstdc++'s locales into the
   // static binary (docs/FOOTPRINT.md).
