@@ -55,6 +55,7 @@ class Gateway::UplinkHandler final : public mqtt::SessionHandler {
   void on_connected(bool) override {
     EGW_LOG(notice, "uplink: connected to %s", m_g.m_config.uplink.url.text.c_str());
     log_tls("uplink", m_g.m_up);
+    m_g.m_presence.online(*m_g.m_uplink, m_g.m_spool->backlog(), m_g.oldest_age_s());
     m_g.on_uplink_state();
   }
   void on_disconnected(const mqtt::DisconnectInfo& info) override {
