@@ -18,7 +18,7 @@ void Presence::configure(mqtt::SessionOptions& options) const {
   options.will_topic = m_topic;
   options.will_payload = k_offline;
   options.will_retain = true;
-  options.max_inflight += 2;  // online and offline never wait behind a full window of records
+  options.max_inflight += 2;  // queue room for online and offline beside a full window of records
 }
 
 void Presence::online(mqtt::Session& uplink, std::uint64_t spool_records, double oldest_age_s) {

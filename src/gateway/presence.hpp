@@ -1,9 +1,9 @@
 // The uplink's online status, for a fleet dashboard (uplink.status_topic; docs/CONFIG.md):
 // the Last Will `{"state":"offline"}` set at CONNECT, `{"state":"online",...}` with the
 // version and the spool's backlog after each CONNACK, and `offline` again on a stop,
-// before the DISCONNECT. All retained, QoS 1 (a broker with Retain Available 0 gets them
-// without the flag: the session strips it, and drops it from the will after the broker
-// refuses a retained one).
+// before the DISCONNECT. All retained, QoS 1 (an MQTT 5 broker with Retain Available 0
+// gets them without the flag: the session strips it, and drops it from the will after the
+// broker refuses a retained one).
 #pragma once
 
 #include <cstdint>
