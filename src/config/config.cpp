@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -257,6 +258,16 @@ void read_tls(Checker& c, const toml::table& parent, std::string_view prefix, Tl
   }
 }
 
+void read_credentials(Checker& c, const toml::table* t, std::string_view prefix, Credentials& out) {
+  c.string(t, prefix, "username", out.username, false);
+  if (!c.string(t, prefix, "password_file", out.password_file, false)) return;
+  const std::string key = Checker::join(prefix, "password_file");
+  if (out.password_file.empty()) c.error(c.last(), key, "must name a file");
+  else if (out.username.empty())
+    c.error(c.last(), key, "needs a username too (MQTT 3.1.1 sends no password without one)");
+  out.password_key = c.located(c.last(), key, "");
+}
+
 void read_url(Checker& c, const toml::table* t, std::string_view prefix, Url& url) {
   std::string text;
   if (!c.string(t, prefix, "url", text, true)) return;
@@ -357,8 +368,8 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
 
   if (const toml::table* in = c.table(root, "", "ingest", true)) {
     c.only_known(*in, "ingest",
-                 {"url", "topics", "qos", "mqtt_version", "client_id", "keepalive", "receive_maximum",
-                  "connect_timeout", "reconnect_min", "reconnect_max", "tls"});
+                 {"url", "topics", "qos", "mqtt_version", "client_id", "keepalive", "receive_maximum", "username",
+                  "password_file", "connect_timeout", "reconnect_min", "reconnect_max", "tls"});
     read_url(c, in, "ingest", cfg.ingest.url);
     if (c.strings(in, "ingest", "topics", cfg.ingest.topics, true)) {
       if (cfg.ingest.topics.empty()) c.error(c.last(), "ingest.topics", "needs at least one topic filter");
@@ -372,14 +383,16 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     c.string(in, "ingest", "client_id", cfg.ingest.client_id, false);
     read_keepalive(c, in, "ingest", cfg.ingest.keepalive_s);
     c.integer(in, "ingest", "receive_maximum", cfg.ingest.receive_maximum, 1, 65535);
+    read_credentials(c, in, "ingest", cfg.ingest.credentials);
     read_retry(c, in, "ingest", cfg.ingest.retry);
     read_tls(c, *in, "ingest", cfg.ingest.tls);
   }
 
   if (const toml::table* up = c.table(root, "", "uplink", true)) {
-    c.only_known(*up, "uplink",
-                 {"url", "topic_prefix", "qos", "max_inflight", "mqtt_version", "client_id", "keepalive", "drain_rate",
-                  "connect_timeout", "reconnect_min", "reconnect_max", "tls"});
+    c.only_known(
+        *up, "uplink",
+        {"url", "topic_prefix", "qos", "max_inflight", "mqtt_version", "client_id", "keepalive", "drain_rate",
+         "status_topic", "username", "password_file", "connect_timeout", "reconnect_min", "reconnect_max", "tls"});
     read_url(c, up, "uplink", cfg.uplink.url);
     if (c.string(up, "uplink", "topic_prefix", cfg.uplink.topic_prefix, false) &&
         cfg.uplink.topic_prefix.find_first_of("+#") != std::string::npos) {
@@ -391,6 +404,11 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     c.string(up, "uplink", "client_id", cfg.uplink.client_id, false);
     read_keepalive(c, up, "uplink", cfg.uplink.keepalive_s);
     c.integer(up, "uplink", "drain_rate", cfg.uplink.drain_rate, 0, 1'000'000);
+    if (c.string(up, "uplink", "status_topic", cfg.uplink.status_topic, false) &&
+        (cfg.uplink.status_topic.empty() || cfg.uplink.status_topic.find_first_of("+#") != std::string::npos)) {
+      c.error(c.last(), "uplink.status_topic", "must be a topic, without the wildcards '+' or '#'");
+    }
+    read_credentials(c, up, "uplink", cfg.uplink.credentials);
     read_retry(c, up, "uplink", cfg.uplink.retry);
     read_tls(c, *up, "uplink", cfg.uplink.tls);
   }
@@ -507,6 +525,46 @@ std::optional<Budget> parse_budget(std::string_view text) {
   return Budget{v[0], v[1], v[2]};
 }
 
+namespace {
+
+// All of `fd` into `out`; false (errno set) on a read error.
+bool read_all(int fd, std::string& out) {
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) return true;
+    if (n > 0) out.append(buf, static_cast<std::size_t>(n));
+    else if (errno != EINTR) return false;
+  }
+}
+
+// The password file, checked as tls.key_file is: a regular file, the service user's alone,
+// no longer than MQTT allows (65535 bytes). Its errors name the file, never its content.
+bool read_password(Credentials& cred, std::vector<std::string>& errors) {
+  const auto fail = [&](const std::string& why) {
+    errors.push_back(cred.password_key + cred.password_file + ": " + why);
+    return false;
+  };
+  util::Fd fd(::open(cred.password_file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) != 0) return fail(std::string("cannot read: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return fail("not a regular file");
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return fail(std::string("readable by group or others (mode ") + mode +
+                "); make it the service user's alone (chmod 600)");
+  }
+  cred.password.clear();
+  if (!read_all(fd.get(), cred.password)) return fail(std::string("read error: ") + std::strerror(errno));
+  if (!cred.password.empty() && cred.password.back() == '\n') cred.password.pop_back();
+  if (!cred.password.empty() && cred.password.back() == '\r') cred.password.pop_back();
+  if (cred.password.size() > 65535) return fail("longer than MQTT's 65535 bytes");
+  return true;
+}
+
+}  // namespace
+
 std::optional<Config> load(const std::string& path, std::vector<std::string>& errors) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) errno = EISDIR;
@@ -518,18 +576,18 @@ std::optional<Config> load(const std::string& path, std::vector<std::string>& er
     return std::nullopt;
   }
   std::string text;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(in.get(), buf, sizeof buf);
-    if (n == 0) break;
-    if (n > 0) {
-      text.append(buf, static_cast<std::size_t>(n));
-    } else if (errno != EINTR) {
-      errors.push_back(path + ":0: file: read error: " + std::strerror(errno));
-      return std::nullopt;
-    }
+  if (!read_all(in.get(), text)) {
+    errors.push_back(path + ":0: file: read error: " + std::strerror(errno));
+    return std::nullopt;
   }
-  return parse(text, path, errors);
+  std::optional<Config> cfg = parse(text, path, errors);
+  if (!cfg) return cfg;
+  bool ok = true;
+  for (Credentials* cred : {&cfg->ingest.credentials, &cfg->uplink.credentials}) {
+    if (!cred->password_file.empty()) ok = read_password(*cred, errors) && ok;
+  }
+  if (!ok) return std::nullopt;
+  return cfg;
 }
 
 }  // namespace edgegw::config

@@ -25,6 +25,15 @@ struct Tls {
   std::vector<std::string> alpn;
 };
 
+// A user name and password for a broker that refuses anonymous clients. The password
+// comes from a file of its own (never the config: docs/CONFIG.md), read by load().
+struct Credentials {
+  std::string username;
+  std::string password_file;  // empty: no password
+  std::string password;       // the file's content, one trailing newline dropped (load())
+  std::string password_key;   // "FILE:LINE: ingest.password_file", where load()'s errors point
+};
+
 struct Gateway {
   std::string id;
   std::string state_dir = "/var/lib/edgegw";
@@ -48,6 +57,7 @@ struct Ingest {
   std::string client_id;  // default: "edgegw-<gateway.id>-in"
   std::uint16_t keepalive_s = 30;
   std::uint16_t receive_maximum = 0;  // default from the board profile
+  Credentials credentials;
   Retry retry;
   Tls tls;
 };
@@ -61,6 +71,8 @@ struct Uplink {
   std::string client_id;  // default: "edgegw-<gateway.id>-up"
   std::uint16_t keepalive_s = 30;
   std::uint32_t drain_rate = 0;  // messages/s replayed from the spool; 0: no limit
+  std::string status_topic;      // the online status (retained, and the Last Will); empty: none
+  Credentials credentials;
   Retry retry;
   Tls tls;
 };
@@ -116,7 +128,8 @@ struct Config {
 // Parses and validates TOML text; `source` names it in errors. On failure returns nothing
 // and appends every error found to `errors`.
 std::optional<Config> parse(std::string_view text, const std::string& source, std::vector<std::string>& errors);
-// Reads the file and parses it; an unreadable file is "FILE:0: file: reason".
+// Reads the file and parses it, then the password files; an unreadable file is
+// "FILE:0: file: reason", a bad password file "FILE:LINE: KEY: PASSWORD_FILE: reason".
 std::optional<Config> load(const std::string& path, std::vector<std::string>& errors);
 
 }  // namespace edgegw::config

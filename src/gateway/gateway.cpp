@@ -31,7 +31,8 @@ class Gateway::IngestHandler final : public mqtt::SessionHandler {
     log_tls("ingest", m_g.m_in);
   }
   void on_disconnected(const mqtt::DisconnectInfo& info) override {
-    EGW_LOG_LIMITED(warning, "ingest: disconnected from %s: %s", m_g.m_config.ingest.url.text.c_str(), info.detail);
+    if (!info.repeated)
+      EGW_LOG_LIMITED(warning, "ingest: disconnected from %s: %s", m_g.m_config.ingest.url.text.c_str(), info.detail);
     m_g.m_subscribed = false;
     m_g.m_subscriptions_text[0] = '\0';
   }
@@ -54,14 +55,19 @@ class Gateway::UplinkHandler final : public mqtt::SessionHandler {
   void on_connected(bool) override {
     EGW_LOG(notice, "uplink: connected to %s", m_g.m_config.uplink.url.text.c_str());
     log_tls("uplink", m_g.m_up);
+    m_g.m_presence.online(*m_g.m_uplink, m_g.m_spool->backlog(), m_g.oldest_age_s());
     m_g.on_uplink_state();
   }
   void on_disconnected(const mqtt::DisconnectInfo& info) override {
-    EGW_LOG_LIMITED(warning, "uplink: disconnected from %s: %s", m_g.m_config.uplink.url.text.c_str(), info.detail);
+    if (!info.repeated)
+      EGW_LOG_LIMITED(warning, "uplink: disconnected from %s: %s", m_g.m_config.uplink.url.text.c_str(), info.detail);
     m_g.on_uplink_state();
   }
   void on_message(const mqtt::Message& m, mqtt::AckToken) override { m_g.m_pool->release(m.slot); }
-  void on_published(std::uint64_t cookie, mqtt::Reason reason) override { m_g.on_published(cookie, reason); }
+  void on_published(std::uint64_t cookie, mqtt::Reason reason) override {
+    if (cookie == Presence::k_cookie) m_g.m_presence.on_published();
+    else m_g.on_published(cookie, reason);
+  }
 
  private:
   Gateway& m_g;
@@ -137,6 +143,7 @@ bool Gateway::start(std::string& error) {
   // Handling 1, so retained messages come once, not again on every reconnect.
   in.subscribe_options_v5 = 0x08 | 0x10;
   in.receive_maximum = c.ingest.receive_maximum;
+  set_credentials(in, c.ingest.credentials);
   retry(in, c.ingest.retry);
   m_in_handler = std::make_unique<IngestHandler>(*this);
   m_ingest = std::make_unique<mqtt::Session>(m_loop, *m_transports.ingest, m_pool.get(), in, *m_in_handler);
@@ -151,6 +158,8 @@ bool Gateway::start(std::string& error) {
   up.keepalive_s = c.uplink.keepalive_s;
   retry(up, c.uplink.retry);
   up.max_inflight = c.uplink.max_inflight;
+  set_credentials(up, c.uplink.credentials);
+  m_presence.configure(up);
   // Room for the largest message accepted (topic + payload = slot_bytes) as a whole
   // PUBLISH: what the packet adds to prefix, topic and payload is at most 5 (fixed header)
   // + 4 (topic length, packet id) + 4 (properties length) + 2 x 5 + 2 + 64 + 3 + 20 (the
@@ -513,6 +522,11 @@ std::uint64_t Gateway::oldest_held_ns() const {
   return m_received.empty() ? 0 : m_received.front().received_ns;
 }
 
+double Gateway::oldest_age_s() const {
+  const std::uint64_t oldest = oldest_held_ns();
+  return oldest ? static_cast<double>(elapsed_ns(oldest, realtime_ns())) / 1e9 : 0;
+}
+
 // ---- health -------------------------------------------------------------------------
 
 bool Gateway::healthy(event::TimePoint now) const {
@@ -561,8 +575,15 @@ void Gateway::fatal() {
   m_stall_timer.cancel();
   m_drain_timer.cancel();
   m_ingest->stop();
-  m_uplink->stop();
+  stop_uplink();
   m_phase = Phase::stopped;
+}
+
+// A stop of ours, clean or not, is no broken connection: the will does not say it, so the
+// status goes `offline` first.
+void Gateway::stop_uplink() {
+  m_presence.offline(*m_uplink);
+  m_uplink->stop();
 }
 
 void Gateway::shutdown(event::Duration grace) {
@@ -592,7 +613,7 @@ void Gateway::finish_shutdown() {
   m_ingest_stopped = true;
   // What is still staged and the cursor, on this thread: the loop has nothing else to do.
   if (m_exit_code == 0 && !m_spool->persist_cursor()) m_exit_code = 1;
-  m_uplink->stop();
+  stop_uplink();
   m_phase = Phase::stopped;
   const spool::Stats& s = m_spool->stats();
   EGW_LOG(notice,

@@ -27,7 +27,8 @@
 //
 // The files of the gateway: this pipeline (gateway.cpp), what it shows of itself
 // (status.cpp: summary and snapshot), its connections (link.hpp), the drain rate's token
-// bucket (token_bucket.hpp), timestamps (clock.hpp), upstream refusals (refusals.hpp);
+// bucket (token_bucket.hpp), timestamps (clock.hpp), upstream refusals (refusals.hpp), the
+// online status (presence.hpp);
 // around it, the service (service.hpp), the self-test and the canary.
 #pragma once
 
@@ -39,6 +40,7 @@
 #include "config/config.hpp"
 #include "event/loop.hpp"
 #include "gateway/link.hpp"
+#include "gateway/presence.hpp"
 #include "gateway/refusals.hpp"
 #include "gateway/token_bucket.hpp"
 #include "mem/pool.hpp"
@@ -167,6 +169,8 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   void release_acked();
   bool take_drain_token();
   std::uint64_t oldest_held_ns() const;
+  double oldest_age_s() const;  // of oldest_held_ns(); 0: none
+  void stop_uplink();
   void fatal();
   void report_stall();
   void finish_shutdown();
@@ -190,6 +194,7 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   std::unique_ptr<mqtt::Session> m_ingest, m_uplink;
   event::Timer m_kick_timer, m_drain_timer, m_grace_timer, m_refused_timer, m_stall_timer;
   Refusals m_refusals;
+  Presence m_presence{m_config.uplink.status_topic};
   char m_subscriptions_text[256] = "";
 
   mem::Ring<Received> m_received;  // in arrival order

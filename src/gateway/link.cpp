@@ -35,6 +35,11 @@ void log_tls(const char* name, const Link& link) {
           link.tls->heap_bytes());
 }
 
+void set_credentials(mqtt::SessionOptions& options, const config::Credentials& credentials) {
+  options.username = credentials.username;
+  if (!credentials.password_file.empty()) options.password = credentials.password;
+}
+
 mqtt::Version session_version(config::MqttVersion v) {
   return v == config::MqttVersion::v311 ? mqtt::Version::v311 : mqtt::Version::v5;
 }

@@ -27,6 +27,9 @@ bool make_link(const config::Url& url, const config::Tls& tls, const char* key, 
 // (ingest, uplink) has connected; nothing for plain TCP or a unix socket.
 void log_tls(const char* name, const Link& link);
 
+// The session's user name and password, as the config gives them.
+void set_credentials(mqtt::SessionOptions& options, const config::Credentials& credentials);
+
 // The MQTT version a session starts with for the config's setting (automatic: 5, falling
 // back to 3.1.1).
 mqtt::Version session_version(config::MqttVersion v);

@@ -219,6 +219,7 @@ bool ProbeSessions::start(event::Loop& loop, const config::Config& c, const std:
   p.client_id = "edgegw-" + c.gateway.id + "-" + name + "-pub";
   p.clean_start = true;
   p.max_inflight = window;
+  set_credentials(p, c.ingest.credentials);
   pub = std::make_unique<mqtt::Session>(loop, *pub_link.transport, nullptr, p, publisher);
   mqtt::SessionOptions s;
   s.version = session_version(c.uplink.mqtt_version);
@@ -228,6 +229,7 @@ bool ProbeSessions::start(event::Loop& loop, const config::Config& c, const std:
   s.subscriptions = {c.uplink.topic_prefix + topic};
   s.subscribe_qos = 1;
   s.receive_maximum = window;
+  set_credentials(s, c.uplink.credentials);
   sub = std::make_unique<mqtt::Session>(loop, *sub_link.transport, pool.get(), s, subscriber);
   pub->start();
   sub->start();

@@ -4,7 +4,6 @@
 #include <cstdio>
 
 #include "edgegw/build_info.hpp"
-#include "gateway/clock.hpp"
 #include "gateway/gateway.hpp"
 
 namespace edgegw::gateway {
@@ -32,8 +31,7 @@ void Gateway::snapshot(observe::Snapshot& out) const {
   out.spool_bytes = m_spool->bytes();
   out.spool_max_bytes = m_spool->max_bytes();
   out.spool_records = m_spool->backlog();
-  const std::uint64_t oldest = oldest_held_ns();
-  out.spool_oldest_age_s = oldest ? static_cast<double>(elapsed_ns(oldest, realtime_ns())) / 1e9 : 0;
+  out.spool_oldest_age_s = oldest_age_s();
   out.spool_full = m_full;
   out.sync_waiting_s = m_sync.busy() ? std::chrono::duration<double>(m_loop.now() - m_sync_started).count() : 0;
   out.disk_stalled = m_stall_reported;

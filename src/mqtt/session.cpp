@@ -136,6 +136,15 @@ void Session::send_connect() {
   c.clean_start = m_options.clean_start;
   c.keepalive = m_options.keepalive_s;
   c.client_id = m_options.client_id;
+  c.has_username = !m_options.username.empty();
+  c.username = m_options.username;
+  c.has_password = m_options.password.has_value();
+  if (c.has_password) c.password = text_bytes(*m_options.password);
+  c.has_will = !m_options.will_topic.empty();
+  c.will.topic = m_options.will_topic;
+  c.will.payload = text_bytes(m_options.will_payload);
+  c.will.qos = 1;
+  c.will.retain = m_options.will_retain;
   if (c.version == Version::v5) {
     c.props.session_expiry = m_options.session_expiry_s;
     c.props.mark(PropertyId::session_expiry);
@@ -173,6 +182,9 @@ void Session::fail_until_fixed(Reason reason, Origin origin, const char* fmt, ..
   vfail(reason, origin, fmt, ap);
   va_end(ap);
   m_failure_until_fixed = true;
+  m_failure.repeated = std::strcmp(m_failure_text, m_failure_logged) == 0;
+  if (m_failure.repeated) return;
+  std::memcpy(m_failure_logged, m_failure_text, sizeof m_failure_logged);
   EGW_LOG_LIMITED(error, "mqtt %s: %s", m_options.client_id.c_str(), m_failure_text);
 }
 
@@ -240,9 +252,10 @@ void Session::close_now() {
     if (m_failure_until_fixed) delay = m_options.reconnect_max;
     m_failure_until_fixed = false;
     m_timer.arm_in(delay);
-    EGW_LOG_LIMITED(info, "mqtt %s: disconnected (%s: %s); reconnecting in %lld ms", m_options.client_id.c_str(),
-                    reason_name(info.reason), info.detail,
-                    static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()));
+    if (!info.repeated)
+      EGW_LOG_LIMITED(info, "mqtt %s: disconnected (%s: %s); reconnecting in %lld ms", m_options.client_id.c_str(),
+                      reason_name(info.reason), info.detail,
+                      static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()));
   } else {
     m_timer.cancel();
   }

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,9 @@ struct DisconnectInfo {
   // CONNACK, or closed the connection while edgegw held its input.
   bool from_server = false;
   const char* detail = "";  // readable cause, valid during the callback
+  // A failure retrying soon cannot mend, the same as the last attempt's: logged already,
+  // so handlers need not log it again.
+  bool repeated = false;
 };
 
 class SessionHandler {
@@ -105,6 +109,15 @@ struct SessionOptions {
   // QoS) is an error that names both, retried only at reconnect_max.
   std::uint8_t publish_qos = 0;
   std::string client_id;
+  // CONNECT's user name and password (3.1.1 sends a password only with a user name).
+  std::string username;  // empty: none
+  std::optional<std::string> password;
+  // A Last Will (QoS 1): what the broker publishes when the connection ends without a
+  // DISCONNECT. A broker that refuses a retained one (Retain Not Supported) gets it
+  // without the flag from the next attempt on.
+  std::string will_topic;  // empty: none
+  std::string will_payload;
+  bool will_retain = false;
   bool clean_start = false;
   std::uint32_t session_expiry_s = 0xffffffff;  // MQTT 5; 3.1.1 sessions never expire
   std::uint16_t keepalive_s = 30;
@@ -317,6 +330,9 @@ class Session final : private event::IoHandler,
   bool m_failure_until_fixed = false;
   DisconnectInfo m_failure;
   char m_failure_text[192] = "";
+  // The last failure of fail_until_fixed() logged, until a CONNACK lets us in: the same
+  // one again is not logged again (DisconnectInfo::repeated).
+  char m_failure_logged[192] = "";
   unsigned m_attempt = 0;
   event::TimePoint m_connected_at{};
   std::uint32_t m_connection = 0;

@@ -318,6 +318,10 @@ void Session::handle_connack(Bytes body) {
     }
     if (c.reason == Reason::unsupported_protocol_version && fall_back_to_311()) {
       fail(c.reason, Origin::server, "connection refused: %s", reason_name(c.reason));
+    } else if (c.reason == Reason::retain_not_supported && m_options.will_retain) {
+      m_options.will_retain = false;  // the broker keeps no retained messages, a will's neither
+      fail(c.reason, Origin::server, "connection refused: %s (for the Last Will): it goes without the flag",
+           reason_name(c.reason));
     } else if (refused_until_fixed(c.reason)) {
       fail_until_fixed(c.reason, Origin::server, "connection refused: %s%s%.*s%s", reason_name(c.reason),
                        c.props.reason_string.empty() ? "" : ": ", static_cast<int>(c.props.reason_string.size()),
@@ -350,6 +354,7 @@ void Session::handle_connack(Bytes body) {
             m_options.client_id.c_str());
   }
   m_state = SessionState::connected;
+  m_failure_logged[0] = '\0';
   m_connected_at = m_loop.now();
   ++m_counters.connects;
   m_server_retain_available = c.props.retain_available != 0;

@@ -94,7 +94,7 @@ void Broker::write_config() {
       m_options.unix_socket ? "listener 0 " + m_socket : "listener " + std::to_string(m_port) + " " + m_host;
   m_dir.write(
       "mosquitto.conf",
-      listener + "\nuser " + current_user() + "\nallow_anonymous true\n" +
+      m_options.head_config + listener + "\nuser " + current_user() + "\nallow_anonymous true\n" +
           (m_options.persistent ? "persistence true\npersistence_location " + m_dir.path() + "/\nautosave_interval 0\n"
                                 : "persistence false\n") +
           "max_queued_messages 0\nlog_dest file " + m_dir.file("mosquitto.log") +

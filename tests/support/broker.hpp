@@ -18,6 +18,7 @@ struct BrokerOptions {
   bool unix_socket = false;
   bool persistent = false;   // keeps sessions and queued messages across stop()/start()
   std::string extra_config;  // appended to mosquitto.conf
+  std::string head_config;   // before its first listener (per_listener_settings must be)
 };
 
 class Broker {

@@ -38,6 +38,7 @@ struct RigOptions {
   std::string extra;            // more TOML at the end of the config (e.g. a [metrics] table)
   std::string local_broker;     // more mosquitto.conf lines for the local broker
   std::string upstream_broker;  // ... and for the upstream one
+  std::string broker_head;      // mosquitto.conf lines before the listeners, for both brokers
   std::string ingest_url;       // another local broker than the rig's (a scripted one)
   std::string uplink_url;       // another upstream broker than the rig's (aedes)
   std::string state_dir;        // gateway.state_dir elsewhere (a test's own file system); empty: in dir()
@@ -119,8 +120,10 @@ class Rig {
  public:
   explicit Rig(RigOptions options = {})
       : m_options(std::move(options)), m_tls_port(m_options.uplink_tls ? free_port() : 0),
-        m_local(BrokerOptions{.extra_config = m_options.local_broker}),
-        m_upstream(BrokerOptions{.persistent = true, .extra_config = m_options.upstream_broker + tls_listener()}) {
+        m_local(BrokerOptions{.extra_config = m_options.local_broker, .head_config = m_options.broker_head}),
+        m_upstream(BrokerOptions{.persistent = true,
+                                 .extra_config = m_options.upstream_broker + tls_listener(),
+                                 .head_config = m_options.broker_head}) {
     write_config();
   }
   ~Rig() {

@@ -14,6 +14,11 @@ namespace edgegw::mqtt {
 using Bytes = std::span<const std::uint8_t>;
 using MutableBytes = std::span<std::uint8_t>;
 
+// The bytes of a text (a payload or a password given as a string).
+inline Bytes text_bytes(std::string_view text) {
+  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
+}
+
 // Number of bytes a Variable Byte Integer takes (1-4); values above 268,435,455 are not
 // encodable.
 inline constexpr std::uint32_t k_max_varint = 268'435'455;

@@ -263,3 +263,46 @@ TEST(Config, connect_timeout_and_backoff_per_connection) {
   EXPECT_EQ(errors_for(replace(k_valid, "qos = 2", "qos = 2\nreconnect_min = \"5s\"\nreconnect_max = \"1s\""))[0],
             "gw.toml:11: ingest.reconnect_max: cannot be less than reconnect_min");
 }
+
+// A password comes from a file of the service's alone, like a TLS key; its content never
+// shows in an error.
+TEST(Config, credentials_read_the_password_file_and_check_its_permissions) {
+  test::TempDir dir;
+  const std::string secret = dir.write("uplink-password", "s3cret-Pa55\n");
+  ::chmod(secret.c_str(), 0600);
+  const std::string text = replace(replace(k_valid, "max_inflight = 32\n",
+                                           "max_inflight = 32\nusername = \"gw-0001\"\npassword_file = \"" + secret +
+                                               "\"\nstatus_topic = \"site-a/gw-0001/status\"\n"),
+                                   "qos = 2\n", "qos = 2\nusername = \"local\"\n");
+  const std::string path = dir.write("gw.toml", text);
+  std::vector<std::string> errors;
+  auto cfg = config::load(path, errors);
+  ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+  EXPECT_EQ(cfg->uplink.credentials.username, "gw-0001");
+  EXPECT_EQ(cfg->uplink.credentials.password, "s3cret-Pa55") << "the trailing newline is not part of it";
+  EXPECT_EQ(cfg->uplink.status_topic, "site-a/gw-0001/status");
+  EXPECT_EQ(cfg->ingest.credentials.username, "local");
+  EXPECT_TRUE(cfg->ingest.credentials.password_file.empty());
+
+  ::chmod(secret.c_str(), 0644);
+  errors.clear();
+  EXPECT_FALSE(config::load(path, errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], path + ":18: uplink.password_file: " + secret +
+                           ": readable by group or others (mode 0644); make it the service user's alone (chmod 600)");
+  errors.clear();
+  EXPECT_FALSE(config::load(dir.write("gw.toml", replace(text, secret, dir.file("none"))), errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0],
+            path + ":18: uplink.password_file: " + dir.file("none") + ": cannot read: No such file or directory");
+  for (const std::string& e : errors) EXPECT_EQ(e.find("s3cret"), std::string::npos);
+}
+
+TEST(Config, a_password_needs_a_username_and_a_status_topic_no_wildcards) {
+  auto errors = errors_for(replace(k_valid, "max_inflight = 32\n",
+                                   "max_inflight = 32\npassword_file = \"/p\"\nstatus_topic = \"site/+/status\"\n"));
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0], "gw.toml:17: uplink.status_topic: must be a topic, without the wildcards '+' or '#'");
+  EXPECT_EQ(errors[1],
+            "gw.toml:16: uplink.password_file: needs a username too (MQTT 3.1.1 sends no password without one)");
+}
