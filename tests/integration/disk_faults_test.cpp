@@ -252,6 +252,101 @@ TEST(DiskFaults, ASyncStalledForMoreThan5sIsReportedOnceInTheLogStatusAndMetrics
       seconds_since(stalled_at), waited_unreported, reported_after, beats, warning.c_str(), over.c_str());
 }
 
+// A metrics textfile for a rig (o.extra), and waiting until it says `what`.
+std::string with_metrics(RigOptions& o, const TempDir& dir) {
+  const std::string path = dir.file("edgegw.prom");
+  o.extra = "[metrics]\ntextfile = \"" + path + "\"\ninterval = \"1s\"";
+  return path;
+}
+bool metrics_say(const std::string& path, const std::string& what) {
+  for (int i = 0; i < 100; ++i) {
+    if (read_file(path).find(what) != std::string::npos) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+// A full disk holds ingest, not the uplink: a backlog made durable before the disk filled
+// drains upstream while the disk is still full, and the status and metrics say full.
+TEST(DiskFaults, AFullDiskHoldsIngestWhileTheUplinkDrainsTheDurableBacklogAndStatusAndMetricsSayFull) {
+  RigOptions o;
+  o.binary = "edgegw-test-disk";
+  o.spool = "max_bytes = \"1MiB\"\nsync = \"batch\"";  // 64 KiB segments
+  TempDir metrics_dir;
+  const std::string metrics = with_metrics(o, metrics_dir);
+  Rig rig(o);
+  const std::string full = rig.dir().file("disk-full");
+  rig.start_verifier();
+  rig.upstream().stop();  // a backlog builds in the spool
+  rig.start_daemon(true, {test_disk("no_room_file=" + full)});
+  constexpr long k_before = 200, k_during = 300, k_all = k_before + k_during;
+  rig.publish_padded(0, k_before);
+  ASSERT_GE(rig.wait_for_counter("durable", k_before, 60s), k_before) << rig.daemon_log();
+  std::ofstream(full) << "";               // the disk fills up
+  rig.publish_padded(k_before, k_during);  // needs more segments: no room for their files
+  for (int i = 0; i < 300 && rig.daemon_log().find("spool: full") == std::string::npos; ++i)
+    std::this_thread::sleep_for(100ms);
+  const std::string said = line_with(rig.daemon_log(), "spool: full");
+  ASSERT_FALSE(said.empty()) << rig.daemon_log();
+  EXPECT_TRUE(metrics_say(metrics, "edgegw_spool_full 1")) << read_file(metrics);
+  const long held_at = json_number(rig.status_json(), "durable");
+
+  rig.upstream().start();  // the uplink comes back while the disk is still full
+  const Tally drained = rig.wait_for_all(k_before, 120s);
+  EXPECT_EQ(drained.missing(k_before), 0) << "the durable backlog drains while the disk is full\n" << rig.daemon_log();
+  const std::string json = rig.status_json();
+  EXPECT_TRUE(json_true(json, "full")) << "still full: " << json;
+  EXPECT_LT(json_number(json, "durable"), k_all) << "ingest still held: " << json;
+  EXPECT_TRUE(metrics_say(metrics, "edgegw_spool_full 1")) << read_file(metrics);
+
+  ::unlink(full.c_str());  // space returns
+  const Tally t = rig.wait_for_all(k_all, 120s);
+  EXPECT_EQ(t.missing(k_all), 0) << rig.daemon_log();
+  EXPECT_EQ(t.seq_conflicts, 0);
+  EXPECT_TRUE(metrics_say(metrics, "edgegw_spool_full 0")) << read_file(metrics);
+  EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
+  std::printf(
+      "[ measured ] disk full (edgegw-test-disk no_room_file) with the uplink down: ingest held at %ld of %ld "
+      "acknowledged; uplink back with the disk still full: %ld of the %ld durable before it drained upstream; "
+      "space back: lost %ld of %ld, duplicated %ld; the operator saw: %s | status full, edgegw_spool_full 1\n",
+      held_at, k_all, k_before - drained.missing(k_before), k_before, t.missing(k_all), k_all, t.duplicates(),
+      said.c_str());
+}
+
+// A stalled disk holds new messages, not the uplink: records durable before the stall
+// drain upstream while one sync hangs.
+TEST(DiskFaults, AStalledDiskStillDrainsTheDurableBacklogUpstream) {
+  RigOptions o;
+  o.binary = "edgegw-test-disk";
+  Rig rig(o);
+  const std::string stall = rig.dir().file("stall");
+  rig.start_verifier();
+  rig.upstream().stop();
+  rig.start_daemon(true, {test_disk("stall_file=" + stall)});
+  constexpr long k_before = 200;
+  rig.publish_padded(0, k_before);
+  ASSERT_GE(rig.wait_for_counter("durable", k_before, 60s), k_before) << rig.daemon_log();
+  std::ofstream(stall) << "";
+  rig.publish_padded(k_before, 1);  // its sync hangs on the disk
+  ASSERT_GE(rig.wait_for_counter("received", k_before + 1, 30s), k_before + 1) << rig.daemon_log();
+
+  rig.upstream().start();
+  const Tally drained = rig.wait_for_all(k_before, 120s);
+  EXPECT_EQ(drained.missing(k_before), 0) << "the durable backlog drains during the stall\n" << rig.daemon_log();
+  const std::string json = rig.status_json();
+  EXPECT_GT(json_number(json, "sync_waiting_ms"), 0) << "still stalled: " << json;
+  EXPECT_EQ(drained.unique.count(k_before), 0u) << "forwarded before its sync ended";
+
+  ::unlink(stall.c_str());
+  const Tally t = rig.wait_for_all(k_before + 1, 60s);
+  EXPECT_EQ(t.missing(k_before + 1), 0) << rig.daemon_log();
+  EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
+  std::printf(
+      "[ measured ] a sync stalled with a durable backlog of %ld and the uplink back: %ld of %ld drained upstream "
+      "during the stall; after it: lost %ld of %ld, duplicated %ld\n",
+      k_before, k_before - drained.missing(k_before), k_before, t.missing(k_before + 1), k_before + 1, t.duplicates());
+}
+
 // ---- the same on a real kernel: ext4 on a loop device ---------------------------------
 
 // A 16 MiB ext4 file system on a loop device, mounted on a fresh directory for one test;

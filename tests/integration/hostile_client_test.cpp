@@ -275,12 +275,14 @@ TEST(HostileClient, TenThousandDistinctTopicsAllForwardedUnderThePrefixMemoryFla
   expect_healthy_then_stop(rig);
 }
 
-TEST(HostileClient, Qos2FloodLosesNothingAndKeepsMemoryFlat) {
+// A client flooding the local broker at QoS 2; edgegw subscribed at `ingest_qos`.
+void qos2_flood(int ingest_qos) {
   RigOptions o;
   // As INSTALL.md sets the board's mosquitto: also the Receive Maximum it announces to
   // publishers, so the client keeps 1024 QoS 2 publishes in flight.
   o.local_broker = "max_inflight_messages 1024";
-  Rig rig(o);  // edgegw subscribes at QoS 1
+  o.ingest = "qos = " + std::to_string(ingest_qos);
+  Rig rig(o);
   rig.start_daemon();
   MosqClient upstream(rig.upstream(), "verifier");
   ASSERT_TRUE(upstream.subscribe("up/#", 1));
@@ -311,16 +313,23 @@ TEST(HostileClient, Qos2FloodLosesNothingAndKeepsMemoryFlat) {
     missing += n == 0;
     duplicates += n > 1 ? n - 1 : 0;
   }
+  const std::string what = "QoS 2 flood, edgegw subscribed at QoS " + std::to_string(ingest_qos);
   std::printf(
-      "[ measured ] QoS 2 flood of %ld: published in %.2f s, all upstream in %.2f s; %ld missing, %ld "
+      "[ measured ] %s, %ld messages: published in %.2f s, all upstream in %.2f s; %ld missing, %ld "
       "duplicates, %ld malformed\n",
-      count, published, took, missing, duplicates, malformed);
+      what.c_str(), count, published, took, missing, duplicates, malformed);
   EXPECT_EQ(missing, 0);
   EXPECT_EQ(duplicates, 0);  // no reconnect happened, so no resend
   EXPECT_EQ(malformed, 0);
-  expect_flat("QoS 2 flood", before, after);
+  expect_flat(what.c_str(), before, after);
   expect_healthy_then_stop(rig);
 }
+
+TEST(HostileClient, Qos2FloodLosesNothingAndKeepsMemoryFlat) { qos2_flood(1); }
+
+// The same flood through edgegw's own QoS 2 receive path (PUBREC, PUBREL, PUBCOMP): each
+// message once upstream, exactly as QoS 2 promises with no reconnect.
+TEST(HostileClient, Qos2FloodReceivedAtQos2LosesAndDuplicatesNothingAndKeepsMemoryFlat) { qos2_flood(2); }
 
 TEST(HostileClient, RetainedFloodEmptyPayloadsAndUtf8EdgesForwardedByteExact) {
   Rig rig;

@@ -121,7 +121,7 @@ ssize_t FaultDisk::pwrite(int fd, const void* buf, std::size_t n, off_t off) {
   if (!admit("pwrite " + name_of(fd), &cut)) return -1;
   if (cut) n = std::max<std::size_t>(1, n / 2);
   const auto at = static_cast<std::uint64_t>(off);
-  m_data.push_back(Undo{Undo::Kind::data, name_of(fd), {}, at, read_range(fd, at, n), size_of(fd)});
+  m_data.push_back(Undo{Undo::Kind::data, name_of(fd), {}, at, read_range(fd, at, n), size_of(fd), n});
   return ::pwrite(fd, buf, n, off);
 }
 
@@ -130,6 +130,7 @@ int FaultDisk::fdatasync(int fd) { return fsync(fd); }
 int FaultDisk::fsync(int fd) {
   if (is_directory(fd)) {
     if (!admit("fsync directory")) return -1;
+    if (m_lying) return 0;
     for (const Undo& u : m_dir_changes) {
       if (!u.bytes.empty()) ::unlink(path(u.bytes).c_str());
     }
@@ -141,6 +142,7 @@ int FaultDisk::fsync(int fd) {
     if (!m_crashed) drop_unsynced(name);  // the kernel forgot the dirty pages (fsyncgate)
     return -1;
   }
+  if (m_lying) return 0;
   std::erase_if(m_data, [&](const Undo& u) { return u.name == name; });
   return ::fdatasync(fd);
 }
@@ -205,10 +207,11 @@ void FaultDisk::drop_unsynced(const std::string& name) {
 void FaultDisk::power_cut(std::size_t torn_bytes) {
   // The newest write may have reached the disk in part: its first torn_bytes stay.
   if (!m_data.empty() && m_data.back().kind == Undo::Kind::data && torn_bytes > 0) {
-    Undo& last = m_data.back();
-    const std::size_t keep = std::min(torn_bytes, last.bytes.size());
+    Undo& last = m_data.back();  // (bytes: what was there before; shorter where it appended)
+    const std::uint64_t keep = std::min<std::uint64_t>(torn_bytes, last.len);
+    last.bytes.erase(0, std::min<std::size_t>(keep, last.bytes.size()));
     last.off += keep;
-    last.bytes.erase(0, keep);
+    last.len -= keep;
     last.size = std::max<std::uint64_t>(last.size, last.off);
   }
   for (auto it = m_data.rbegin(); it != m_data.rend(); ++it) undo_data(*it);

@@ -12,6 +12,8 @@
 //        creations, renames and deletions since the last sync of the directory undone.
 // A failed sync (an injected error) drops the writes it covered at once, as Linux may drop
 // dirty pages after a writeback error ("fsyncgate"): a later sync succeeds without them.
+// lie_about_syncs() makes it a broken disk, for testing the tests: every sync says it
+// succeeded and makes nothing durable, so a power cut takes back everything since the start.
 //
 // All names are relative to the one directory given (the spool's); the spool opens every
 // file there through openat() on that directory. For tests, single-threaded.
@@ -39,6 +41,7 @@ class FaultDisk final : public spool::Disk {
   void crash_at(std::uint64_t op);
   void resume();
   void power_cut(std::size_t torn_bytes = 0);
+  void lie_about_syncs() { m_lying = true; }
 
   std::uint64_t ops() const { return m_ops; }
   bool crashed() const { return m_crashed; }
@@ -64,6 +67,7 @@ class FaultDisk final : public spool::Disk {
     std::uint64_t off = 0;
     std::string bytes;       // data: what the range held before; size: what a shrink cut off
     std::uint64_t size = 0;  // data, size: the file's size before
+    std::uint64_t len = 0;   // data: how many bytes were written
   };
 
   // Counts the operation; false if it must fail (errno set), with *short_write for a cut.
@@ -80,6 +84,7 @@ class FaultDisk final : public spool::Disk {
   int m_fail_errno = 0;
   bool m_fail_short = false;
   bool m_crashed = false;
+  bool m_lying = false;
   bool m_fail_next = false;  // after a short write
   int m_hidden = 0;
   std::map<int, std::string> m_names;  // open fd -> file name
