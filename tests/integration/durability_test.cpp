@@ -53,6 +53,7 @@ TEST(Durability, ASyncStalledForSecondsStopsNeitherForwardingNorKeepalivesNorThe
   Process more = rig.stream(k_during, 0, 1, k_backlog + 1);
   EXPECT_EQ(more.wait(60s), 0);
   EXPECT_EQ(rig.wait_for_counter("received", k_all, 30s), k_all) << "ingest stopped reading during the stall";
+  EXPECT_EQ(rig.status_counter("records"), k_all) << "not appended to the next batch (the spool's records)";
   EXPECT_EQ(rig.status_counter("durable"), k_backlog);
   systemd.receive_for(100ms);  // what was sent before the stall
   rig.upstream().start();
