@@ -1,6 +1,11 @@
 // The edgegw command line, run as a user would (under the emulator for ARM builds).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <string>
+
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -39,6 +44,26 @@ TEST(Cli, check_config_exits_1_naming_file_line_and_key) {
   std::string out;
   EXPECT_EQ(run(edgegw_cmd({"check-config", "--config", path}), &out), 1);
   EXPECT_NE(out.find(path + ":6: ingest.qos: must be from 0 to 2, not 7"), std::string::npos) << out;
+}
+
+// A configuration written for the old spool.batch_max_delay still works: check-config
+// accepts it (exit 0) and says, at its line, what to write instead.
+TEST(Cli, check_config_accepts_the_replaced_batch_max_delay_and_says_what_to_write) {
+  std::ifstream in(std::string(EDGEGW_SOURCE_DIR) + "/docs/edgegw.example.toml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::size_t at = text.find("commit_interval = ");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, text.find('\n', at) - at, "batch_max_delay = \"10ms\"");
+  const long line = 1 + std::count(text.begin(), text.begin() + static_cast<long>(at), '\n');
+  TempDir dir;
+  const std::string path = dir.write("old.toml", text);
+  std::string out;
+  EXPECT_EQ(run(edgegw_cmd({"check-config", "--config", path}), &out), 0) << out;
+  EXPECT_NE(out.find(path + ":" + std::to_string(line) + ": spool.batch_max_delay: replaced by spool.commit_interval"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("write commit_interval = \"10ms\""), std::string::npos) << out;
+  EXPECT_NE(out.find(path + ": valid"), std::string::npos) << out;
 }
 
 TEST(Cli, check_config_exits_1_for_a_missing_file) {

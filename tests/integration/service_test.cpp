@@ -145,7 +145,9 @@ TEST(Status, the_in_service_canary_measures_the_live_path_without_outside_load) 
 bool emulated() { return std::string(EDGEGW_EMULATOR_TEXT).size() > 0; }
 
 TEST(Selftest, measures_the_board_and_the_daemon_within_generous_budgets_and_fails_an_impossible_one) {
-  Rig rig;
+  RigOptions o;
+  o.spool = "sync = \"batch\"\ncommit_interval = \"2ms\"";  // not a board's default: the one in force is shown
+  Rig rig(o);
   rig.start_daemon();
   // Under QEMU the times are not the board's: report, do not enforce.
   std::vector<std::string> args = {"selftest", "--config", rig.config_path()};
@@ -157,11 +159,15 @@ TEST(Selftest, measures_the_board_and_the_daemon_within_generous_budgets_and_fai
   for (const char* stage : {"intrinsic ", "fsync ", "end_to_end "})
     EXPECT_NE(out.find(stage), std::string::npos) << out;
   EXPECT_NE(out.find("end_to_end  probe, local -> upstream       200 "), std::string::npos) << out;
+  EXPECT_NE(out.find("\n  spool sync batch, commit interval 2 ms, ingest window 32 messages\n"), std::string::npos)
+      << out;
 
   std::string json;
   args.push_back("--json");
   EXPECT_EQ(run(edgegw(args), &json, 120s), 0) << json;
   EXPECT_NE(json.find("\"end_to_end\":{\"ran\":true,\"count\":200,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"spool_sync\":\"batch\",\"commit_interval_ms\":2.000,\"ingest_window\":32,"), std::string::npos)
+      << json;
 
   // No disk syncs in a nanosecond: over budget, and the verdict names the stage.
   const std::string strict =

@@ -23,6 +23,8 @@ class MemoryTransport final : public mqtt::Transport {
   int peer() const { return m_peer.get(); }
   // How many times open() was called.
   int opens() const { return m_opens; }
+  // How many times write() was called (each is one send() on the socket).
+  int writes() const { return m_writes; }
   // While true, open() fails as a refused connect does (an outage).
   bool refuse = false;
 
@@ -51,6 +53,7 @@ class MemoryTransport final : public mqtt::Transport {
     return io_error("read");
   }
   mqtt::IoResult write(std::span<const std::uint8_t> from) override {
+    ++m_writes;
     const ssize_t n = ::send(m_fd.get(), from.data(), from.size(), MSG_NOSIGNAL);
     if (n >= 0) return {mqtt::IoStatus::ok, static_cast<std::size_t>(n)};
     return io_error("write");
@@ -69,6 +72,7 @@ class MemoryTransport final : public mqtt::Transport {
 
   util::Fd m_fd, m_peer;
   int m_opens = 0;
+  int m_writes = 0;
   char m_error[128] = "";
 };
 

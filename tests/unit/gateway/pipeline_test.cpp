@@ -128,7 +128,8 @@ struct Rig {
   std::uint16_t next_id = 1;
 
   // `uplink_down`: the upstream broker refuses connections from the start.
-  explicit Rig(bool uplink_down = false, const std::string& extra_uplink = "", std::uint32_t slots = 16) {
+  explicit Rig(bool uplink_down = false, const std::string& extra_uplink = "", std::uint32_t slots = 16,
+               const std::string& commit_interval = "0ms") {
     upstream.transport.refuse = uplink_down;
     const std::string text =
         "[gateway]\nid = \"gw\"\nstate_dir = \"" + dir.path() +
@@ -136,7 +137,7 @@ struct Rig {
         "receive_maximum = 8\n[uplink]\nurl = \"mqtt://127.0.0.1:2\"\nmqtt_version = \"3.1.1\"\n"
         "max_inflight = 4\ntopic_prefix = \"up/\"\n" +
         extra_uplink + "[pool]\nslots = " + std::to_string(slots) +
-        "\nslot_bytes = \"1KiB\"\n[spool]\nmax_bytes = \"1MiB\"\ncommit_interval = \"0ms\"\n";
+        "\nslot_bytes = \"1KiB\"\n[spool]\nmax_bytes = \"1MiB\"\ncommit_interval = \"" + commit_interval + "\"\n";
     std::vector<std::string> errors;
     auto parsed = config::parse(text, "test.toml", errors);
     EXPECT_TRUE(parsed) << (errors.empty() ? "" : errors[0]);
@@ -234,6 +235,60 @@ TEST(Pipeline, a_local_puback_waits_for_durability_and_upstream_gets_only_durabl
   rig.step();
   EXPECT_EQ(rig.gw->counters().forwarded, 3u);
   EXPECT_EQ(rig.gw->pool().in_use(), 0u) << "a forwarded message kept its slot";
+}
+
+// One sync makes a batch durable: its local PUBACKs, and the records it lets go upstream,
+// are composed in the loop iteration that learns of it and leave in one write per
+// connection (not one send per packet).
+TEST(Pipeline, what_one_sync_releases_leaves_in_one_write_per_connection) {
+  Rig rig;
+  rig.connect_upstream();
+  rig.connect_local();
+  rig.disk.set_open(false);
+  const auto ids = rig.deliver(8);  // the ingest window
+  rig.step();
+  ASSERT_TRUE(rig.local_acks().empty());
+  const int local_before = rig.local.transport.writes(), upstream_before = rig.upstream.transport.writes();
+  rig.disk.set_open(true);
+  rig.step();
+  EXPECT_EQ(rig.local_acks(), ids);
+  EXPECT_EQ(rig.ack_upstream().size(), 4u) << "the uplink's window (max_inflight 4)";
+  EXPECT_EQ(rig.local.transport.writes() - local_before, 1) << "8 PUBACKs to the local broker";
+  EXPECT_EQ(rig.upstream.transport.writes() - upstream_before, 1) << "4 PUBLISHes upstream";
+}
+
+// spool.commit_interval is the least time between the starts of two syncs: what arrives
+// during a sync waits for it to pass (on the loop's clock), then goes at once; with "0ms"
+// it goes as soon as the disk is free.
+TEST(Pipeline, commit_interval_spaces_the_starts_of_syncs) {
+  for (const char* interval : {"10ms", "0ms"}) {
+    SCOPED_TRACE(interval);
+    Rig rig(true, "", 16, interval);
+    rig.connect_local();
+    rig.disk.set_open(false);
+    const auto first = rig.deliver(1);
+    rig.step();  // the first sync starts now (t0): the disk was idle for long
+    ASSERT_TRUE(rig.gw->syncing());
+    const auto second = rig.deliver(1, 1);
+    rig.step();
+    const std::uint64_t commits = rig.gw->spool().stats().commits;
+    rig.disk.set_open(true);
+    rig.step();  // the first sync ends; the clock still says t0
+    const auto acks = rig.local_acks();
+    if (std::string(interval) == "0ms") {
+      EXPECT_EQ(rig.gw->spool().stats().commits, commits + 2) << "the second batch waited for nothing";
+      EXPECT_EQ(acks, (std::vector<std::uint16_t>{first[0], second[0]}));
+      continue;
+    }
+    EXPECT_EQ(acks, first);
+    EXPECT_EQ(rig.gw->spool().stats().commits, commits + 1);
+    rig.step(10ms - 1ns);
+    EXPECT_EQ(rig.gw->spool().stats().commits, commits + 1) << "a second sync started before t0 + 10 ms";
+    EXPECT_TRUE(rig.local_acks().empty());
+    rig.step(1ns);
+    EXPECT_EQ(rig.gw->spool().stats().commits, commits + 2) << "no second sync at t0 + 10 ms";
+    EXPECT_EQ(rig.local_acks(), second);
+  }
 }
 
 // An outage under load: a backlog far larger than the pool goes through the spool with
