@@ -428,7 +428,7 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     if (sync >= 0) cfg.spool.sync = sync == 0 ? SpoolSync::batch : SpoolSync::none;
     c.duration(s, "spool", "commit_interval", cfg.spool.commit_interval, std::chrono::nanoseconds(0),
                std::chrono::seconds(10));
-    // Before 0.2: a timer from the first message of a batch to its commit. Its value is
+    // The commit timer before the sync thread: from the first message of a batch to its commit. Its value is
     // still honoured, as the least time between two syncs, and the user told what to write.
     if (const toml::node* old = s->get("batch_max_delay")) {
       std::chrono::nanoseconds value = cfg.spool.commit_interval;
