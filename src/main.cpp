@@ -76,10 +76,16 @@ int check_config(const std::string& path) {
 }
 
 // SIGTERM/SIGINT: a graceful stop (a second signal does not hurry it; SIGKILL does).
-class Stopper final : public edgegw::event::SignalWatcher::Handler {
+// SIGHUP: the TLS and password files read again (gateway/reload.hpp).
+class Signals final : public edgegw::event::SignalWatcher::Handler {
  public:
-  Stopper(edgegw::gateway::Gateway& gw, edgegw::gateway::Service& service) : m_gw(gw), m_service(service) {}
+  Signals(edgegw::gateway::Gateway& gw, edgegw::gateway::Service& service) : m_gw(gw), m_service(service) {}
   void on_signal(int signo) override {
+    if (signo == SIGHUP) {
+      EGW_LOG(notice, "received SIGHUP");
+      m_service.reload(m_gw);
+      return;
+    }
     EGW_LOG(notice, "received %s", signo == SIGTERM ? "SIGTERM" : "SIGINT");
     m_service.stopping();
     m_gw.shutdown(std::chrono::seconds(2));
@@ -116,8 +122,8 @@ int run(const std::string& path) {
   edgegw::gateway::Gateway gw(loop, *cfg);
 #endif
   edgegw::gateway::Service service(loop, *cfg, gw);
-  Stopper stopper(gw, service);
-  edgegw::event::SignalWatcher signals(loop, stopper);
+  Signals handler(gw, service);
+  edgegw::event::SignalWatcher signals(loop, handler);
   std::string error;
   if (!gw.start(error)) {
     std::fprintf(stderr, "edgegw: %s\n", error.c_str());

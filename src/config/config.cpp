@@ -538,6 +538,8 @@ bool read_all(int fd, std::string& out) {
   }
 }
 
+}  // namespace
+
 // The password file, checked as tls.key_file is: a regular file, the service user's alone,
 // no longer than MQTT allows (65535 bytes). Its errors name the file, never its content.
 bool read_password(Credentials& cred, std::vector<std::string>& errors) {
@@ -562,8 +564,6 @@ bool read_password(Credentials& cred, std::vector<std::string>& errors) {
   if (cred.password.size() > 65535) return fail("longer than MQTT's 65535 bytes");
   return true;
 }
-
-}  // namespace
 
 std::optional<Config> load(const std::string& path, std::vector<std::string>& errors) {
   struct stat st {};

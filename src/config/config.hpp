@@ -131,5 +131,8 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
 // Reads the file and parses it, then the password files; an unreadable file is
 // "FILE:0: file: reason", a bad password file "FILE:LINE: KEY: PASSWORD_FILE: reason".
 std::optional<Config> load(const std::string& path, std::vector<std::string>& errors);
+// Reads `credentials.password_file` into `credentials.password` (load() does, and a reload
+// again); false with "FILE:LINE: KEY: PASSWORD_FILE: reason" appended to `errors`.
+bool read_password(Credentials& credentials, std::vector<std::string>& errors);
 
 }  // namespace edgegw::config

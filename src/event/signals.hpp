@@ -1,5 +1,5 @@
-// Termination signals as an fd in the event loop (signalfd): SIGTERM and SIGINT are
-// blocked for the process and delivered to on_signal() from the loop.
+// Signals as an fd in the event loop (signalfd): SIGTERM, SIGINT (stop) and SIGHUP (reload)
+// are blocked for the process and delivered to on_signal() from the loop.
 #pragma once
 
 #include "event/loop.hpp"
@@ -17,7 +17,7 @@ class SignalWatcher : private IoHandler {
     ~Handler() = default;
   };
 
-  // Blocks SIGTERM/SIGINT (and ignores SIGPIPE: write errors come back as EPIPE).
+  // Blocks SIGTERM/SIGINT/SIGHUP (and ignores SIGPIPE: write errors come back as EPIPE).
   SignalWatcher(Loop& loop, Handler& handler);
   ~SignalWatcher();
   SignalWatcher(const SignalWatcher&) = delete;

@@ -28,7 +28,7 @@
 // The files of the gateway: this pipeline (gateway.cpp), what it shows of itself
 // (status.cpp: summary and snapshot), its connections (link.hpp), the drain rate's token
 // bucket (token_bucket.hpp), timestamps (clock.hpp), upstream refusals (refusals.hpp), the
-// online status (presence.hpp);
+// online status (presence.hpp), the reload of its TLS and password files (reload.hpp);
 // around it, the service (service.hpp), the self-test and the canary.
 #pragma once
 
@@ -42,6 +42,7 @@
 #include "gateway/link.hpp"
 #include "gateway/presence.hpp"
 #include "gateway/refusals.hpp"
+#include "gateway/reload.hpp"
 #include "gateway/token_bucket.hpp"
 #include "mem/pool.hpp"
 #include "mem/ring.hpp"
@@ -93,6 +94,9 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   // sessions disconnect; then stopped() is true.
   void shutdown(event::Duration grace);
   bool stopped() const { return m_phase == Phase::stopped; }
+  // SIGHUP: reads the TLS and password files again and reconnects the sessions whose files
+  // changed (reload.hpp); false when a file is bad (logged; nothing changed) or not running.
+  bool reload();
   int exit_code() const { return m_exit_code; }
 
   const Counters& counters() const { return m_counters; }
@@ -212,6 +216,7 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   Phase m_phase = Phase::idle;
   int m_exit_code = 0;
   Counters m_counters;
+  Reloads m_reloads{m_config};
   observe::Latency m_latency;
   event::TimePoint m_started_at{};
 };

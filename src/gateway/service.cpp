@@ -49,6 +49,13 @@ void Service::stopping() {
   if (!m_metrics_tmp.empty()) write_metrics();  // the final counters
 }
 
+void Service::reload(Gateway& gateway) {
+  m_notifier.reloading();
+  gateway.reload();
+  m_gateway.summary(m_buf, sizeof m_buf);
+  m_notifier.ready(m_buf);
+}
+
 void Service::snapshot(observe::Snapshot& s) const {
   m_gateway.snapshot(s);
   if (!m_canary) return;

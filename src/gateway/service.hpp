@@ -2,7 +2,8 @@
 //  - systemd: READY=1 once started (config valid, pool allocated, spool recovered), a
 //    STATUS= summary every few seconds, WATCHDOG=1 from the event loop while the pipeline
 //    is healthy (a stuck loop or a wedged pipeline stops the keep-alives and systemd
-//    restarts the daemon), STOPPING=1 on shutdown. Inert without $NOTIFY_SOCKET.
+//    restarts the daemon), RELOADING=1 and READY=1 around a reload, STOPPING=1 on shutdown. Inert without
+//    $NOTIFY_SOCKET.
 //  - the control socket (gateway.control_socket) that `edgegw status` asks;
 //  - the Prometheus textfile (metrics.textfile), replaced atomically every interval.
 // Event loop thread only; nothing allocates after start().
@@ -27,6 +28,8 @@ class Service final : private event::Timer::Handler, private observe::StatusSour
   // the canary cannot start.
   bool start(std::string& error);
   void stopping();  // when shutdown begins
+  // SIGHUP: RELOADING=1, gateway.reload() (reload.hpp), READY=1 with the summary.
+  void reload(Gateway& gateway);
 
  private:
   void on_timer(event::Timer& timer) override;

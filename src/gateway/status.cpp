@@ -61,6 +61,9 @@ void Gateway::snapshot(observe::Snapshot& out) const {
   out.fsyncs = s.fsyncs;
   out.commits = s.commits;
   out.cursor_writes = s.cursor_writes;
+  out.reloads = m_reloads.done;
+  out.reload_failures = m_reloads.failed;
+  out.reload_error = m_reloads.last_error;
   out.latency = &m_latency;
 }
 

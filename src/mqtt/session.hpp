@@ -204,6 +204,9 @@ class Session final : private event::IoHandler,
   // (TCP_USER_TIMEOUT) or the broker's close (EPOLLRDHUP).
   void hold_input(bool hold);
 
+  // The password of the next CONNECT on (a reload read its file again).
+  void set_password(std::optional<std::string> password) { m_options.password = std::move(password); }
+
   PublishStatus publish(const OutMessage& message, std::uint64_t cookie);
   // How many more QoS 1 messages publish() would take now.
   std::uint32_t publish_room() const { return static_cast<std::uint32_t>(m_out.room()); }

@@ -55,6 +55,9 @@ constexpr Counter k_counters[] = {
     {"spool_commits", "Batches of records made durable (group commits)", &Snapshot::commits},
     {"spool_cursor_writes", "Writes of the acknowledged position to the ack file", &Snapshot::cursor_writes},
     {"disk_stalls", "Syncs that were on the disk 5 s or longer (each logged)", &Snapshot::disk_stalls},
+    {"reloads", "Reloads (SIGHUP) that read the TLS and password files again", &Snapshot::reloads},
+    {"reload_failures", "Reloads refused for a bad file (the files in use kept; each logged)",
+     &Snapshot::reload_failures},
 };
 
 }  // namespace
@@ -80,6 +83,7 @@ void render_text(const Snapshot& s, Text& out) {
   if (s.spool_full) out.add("  spool    FULL: ingest held until there is room\n");
   if (s.disk_stalled)
     out.add("  disk     STALLED: one sync on the disk for %.1f s (%s)\n", s.sync_waiting_s, s.disk_stall_file);
+  if (s.reload_error[0]) out.add("  reload   FAILED, the files in use kept: %s\n", s.reload_error);
   out.add("  counters");
   for (const Counter& c : k_counters) out.add(" %s %llu", c.name, static_cast<unsigned long long>(s.*c.value));
   out.add("\n");
@@ -116,7 +120,7 @@ void render_json(const Snapshot& s, Text& out) {
       static_cast<unsigned long long>(s.spool_records), static_cast<unsigned long long>(s.spool_bytes),
       static_cast<unsigned long long>(s.spool_max_bytes), s.spool_oldest_age_s, s.spool_full ? "true" : "false",
       s.sync_waiting_s * 1e3, s.disk_stalled ? "true" : "false", s.disk_stall_file);
-  out.add("\"counters\":{");
+  out.add("\"reload_error\":\"%s\",\"counters\":{", s.reload_error);
   for (const Counter& c : k_counters) {
     out.add("%s\"%s\":%llu", &c == k_counters ? "" : ",", c.name, static_cast<unsigned long long>(s.*c.value));
   }

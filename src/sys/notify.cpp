@@ -1,5 +1,6 @@
 #include "sys/notify.hpp"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -59,6 +60,15 @@ void send_with_status(N& n, const char* prefix, const char* status) {
 void Notifier::ready(const char* status) { send_with_status(*this, "READY=1\n", status); }
 void Notifier::status(const char* status) { send_with_status(*this, "", status); }
 void Notifier::stopping(const char* status) { send_with_status(*this, "STOPPING=1\n", status); }
+void Notifier::reloading() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  char buf[64];
+  const int len = std::snprintf(
+      buf, sizeof buf, "RELOADING=1\nMONOTONIC_USEC=%llu\n",
+      static_cast<unsigned long long>(ts.tv_sec) * 1000000ull + static_cast<unsigned long long>(ts.tv_nsec) / 1000u);
+  if (len > 0) send(buf, static_cast<std::size_t>(len));
+}
 void Notifier::watchdog() { send("WATCHDOG=1\n", 11); }
 
 }  // namespace edgegw::sys

@@ -27,6 +27,7 @@ class Notifier {
   void ready(const char* status);  // READY=1 and a STATUS= line
   void status(const char* status);
   void stopping(const char* status);
+  void reloading();  // RELOADING=1 and MONOTONIC_USEC (ready() ends it)
   void watchdog();
   // Sends raw "KEY=VALUE\n..." text; false if it could not be sent.
   bool send(const char* text, std::size_t len);

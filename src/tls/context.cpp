@@ -130,6 +130,33 @@ std::unique_ptr<Context> Context::load(const Options& options, std::string& erro
   return c;
 }
 
+namespace {
+bool same_chain(const mbedtls_x509_crt* a, const mbedtls_x509_crt* b) {
+  for (; a && b; a = a->next, b = b->next) {
+    if (a->raw.len != b->raw.len || (a->raw.len && std::memcmp(a->raw.p, b->raw.p, a->raw.len) != 0)) return false;
+  }
+  return a == b;
+}
+}  // namespace
+
+bool Context::same_material(const Context& other) const {
+  return same_chain(&m_ca, &other.m_ca) && same_chain(&m_cert, &other.m_cert);
+}
+
+void Context::describe(char* buf, std::size_t cap) const {
+  int n = 0;
+  for (const mbedtls_x509_crt* c = &m_ca; c && c->raw.len; c = c->next) ++n;
+  if (!m_cert.raw.len) {
+    std::snprintf(buf, cap, "%d CA certificates", n);
+    return;
+  }
+  char subject[160];
+  if (mbedtls_x509_dn_gets(subject, sizeof subject, &m_cert.subject) < 0) subject[0] = '\0';
+  const mbedtls_x509_time& t = m_cert.valid_to;
+  std::snprintf(buf, cap, "client certificate %s, valid until %04d-%02d-%02d %02d:%02d UTC; %d CA certificates",
+                subject, t.year, t.mon, t.day, t.hour, t.min, n);
+}
+
 Context::~Context() {
   if (!m_ready) return;
   mbedtls_ssl_config_free(&m_conf);

@@ -5,6 +5,7 @@
 //    (TLS 1.2 minimum, certificate and name verification always on, ChaCha20-Poly1305
 //    first for boards without AES instructions, ALPN). Loading fails with an error that
 //    names the key and the file: an unreadable CA file, a key readable by group or others.
+//    A reload (SIGHUP) loads a new one from the same files; Transport::use() takes it.
 //  - Transport: an mqtt::Transport that runs TLS over a TCP transport, non-blocking, in
 //    the event loop. A reconnect resumes the last session (session ticket or id) so a
 //    reconnect storm does not repeat full handshakes. A failed handshake says why in words
@@ -58,6 +59,11 @@ class Context {
 
   const mbedtls_ssl_config* config() const { return &m_conf; }
   const Options& options() const { return m_options; }
+  // The same CA chain and client certificate as `other` (a key that matches the same
+  // certificate is the same key).
+  bool same_material(const Context& other) const;
+  // "client certificate SUBJECT, valid until DATE; N CA certificates", for the log.
+  void describe(char* buf, std::size_t cap) const;
 
  private:
   Context() = default;
@@ -77,6 +83,10 @@ class Transport final : public mqtt::Transport {
   // `host` is the URL's host (verified unless options.server_name overrides it).
   Transport(const Context& context, mqtt::TcpTransport tcp, std::string host);
   ~Transport() override;
+  // Connections from now on use `context` (the same server_name, new files: a reload),
+  // with a full handshake (the last session is forgotten: it carries the old client
+  // certificate). Only while closed; `context` must outlive the transport or the next use().
+  void use(const Context& context);
 
   mqtt::Progress open() override;
   mqtt::Progress progress() override;
@@ -101,6 +111,7 @@ class Transport final : public mqtt::Transport {
  private:
   enum class State { closed, connecting, handshaking, open };
 
+  void setup();
   mqtt::Progress after_tcp(mqtt::Progress p);
   mqtt::Progress handshake();
   mqtt::Progress fail_handshake(int rc);
@@ -109,7 +120,7 @@ class Transport final : public mqtt::Transport {
   static int recv_cb(void* self, unsigned char* buf, std::size_t len);
   static int verify_cb(void* self, mbedtls_x509_crt* crt, int depth, std::uint32_t* flags);
 
-  const Context& m_context;
+  const Context* m_context;
   mqtt::TcpTransport m_tcp;
   std::string m_host;
   std::string m_verify_name;  // server_name, or the host

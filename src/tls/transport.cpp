@@ -101,20 +101,34 @@ void format_time(char* out, std::size_t cap, const mbedtls_x509_time& t) {
 }  // namespace
 
 Transport::Transport(const Context& context, mqtt::TcpTransport tcp, std::string host)
-    : m_context(context), m_tcp(std::move(tcp)), m_host(std::move(host)) {
-  mbedtls_ssl_init(&m_ssl);
+    : m_context(&context), m_tcp(std::move(tcp)), m_host(std::move(host)) {
   mbedtls_ssl_session_init(&m_session);
   const std::string& name = context.options().server_name.empty() ? m_host : context.options().server_name;
   if (::inet_pton(AF_INET, name.c_str(), m_ip) == 1) m_ip_len = 4;
   else if (::inet_pton(AF_INET6, name.c_str(), m_ip) == 1) m_ip_len = 16;
   m_host_is_ip = m_ip_len > 0;
   m_verify_name = name;
+  setup();
+}
+
+void Transport::use(const Context& context) {
+  mbedtls_ssl_session_free(&m_session);
+  mbedtls_ssl_session_init(&m_session);
+  m_have_session = false;
+  mbedtls_ssl_free(&m_ssl);
+  m_context = &context;
+  setup();
+}
+
+void Transport::setup() {
+  mbedtls_ssl_init(&m_ssl);
+  m_setup_error[0] = '\0';
   const std::size_t before = heap_in_use();
-  int rc = mbedtls_ssl_setup(&m_ssl, context.config());
+  int rc = mbedtls_ssl_setup(&m_ssl, m_context->config());
   m_buffers_bytes = heap_in_use() - before;
   // A DNS name is sent as SNI and checked by mbedTLS; an IP address is never sent as SNI
   // (RFC 6066) and is checked against the iPAddress names by verify_cb.
-  if (rc == 0) rc = mbedtls_ssl_set_hostname(&m_ssl, m_host_is_ip ? nullptr : name.c_str());
+  if (rc == 0) rc = mbedtls_ssl_set_hostname(&m_ssl, m_host_is_ip ? nullptr : m_verify_name.c_str());
   if (rc != 0) {
     char text[128];
     mbedtls_strerror(rc, text, sizeof text);
@@ -181,7 +195,7 @@ mqtt::Progress Transport::fail_handshake(int rc) {
   ++m_stats.failures;
   m_state = State::closed;
   m_have_session = false;  // a failed server is verified in full next time
-  const Options& o = m_context.options();
+  const Options& o = m_context->options();
   std::snprintf(m_error, sizeof m_error, "tls handshake with %s: ", m_verify_name.c_str());
   if (rc == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
     const std::uint32_t flags = mbedtls_ssl_get_verify_result(&m_ssl);
@@ -238,7 +252,7 @@ mqtt::Progress Transport::fail_handshake(int rc) {
 }
 
 mqtt::Progress Transport::describe_alert(int alert) {
-  const Options& o = m_context.options();
+  const Options& o = m_context->options();
   append(m_error, sizeof m_error, "the server refused it (alert %d, %s): ", alert, alert_name(alert));
   const bool at_hello = m_ssl.state <= MBEDTLS_SSL_SERVER_HELLO;  // it answered our ClientHello
   if (alert == 70 || alert == 71 || (at_hello && alert == 40)) {

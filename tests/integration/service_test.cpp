@@ -1,6 +1,7 @@
 // edgegw under systemd's notify protocol, with a notify socket the test owns: READY=1 once
 // started, STATUS= lines, WATCHDOG=1 keep-alives from the event loop that stop while the
-// process is stopped (what makes systemd restart a stuck daemon), STOPPING=1 on SIGTERM.
+// process is stopped (what makes systemd restart a stuck daemon), RELOADING=1 and READY=1
+// around a reload (SIGHUP), STOPPING=1 on SIGTERM.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -43,6 +45,16 @@ TEST(Service, notifies_ready_status_watchdog_and_stopping_and_the_watchdog_stops
   rig.daemon().signal(SIGCONT);
   EXPECT_EQ(count_containing(stuck, "WATCHDOG=1"), 0);
   EXPECT_NE(systemd.wait_for("WATCHDOG=1", 5s), "") << "keep-alives resume with the loop";
+
+  // SIGHUP (ExecReload=): RELOADING=1 with the time, then READY=1 once the reload is done.
+  rig.daemon().signal(SIGHUP);
+  std::vector<std::string> reload = systemd.receive_for(1500ms);
+  const auto at = [&](const std::string& what) {
+    return std::find_if(reload.begin(), reload.end(), [&](const std::string& m) { return m.find(what) != m.npos; });
+  };
+  ASSERT_NE(at("RELOADING=1"), reload.end()) << rig.daemon_log();
+  EXPECT_NE(at("RELOADING=1")->find("MONOTONIC_USEC="), std::string::npos) << *at("RELOADING=1");
+  EXPECT_GT(at("READY=1"), at("RELOADING=1"));
 
   rig.daemon().signal(SIGTERM);
   const std::string stopping = systemd.wait_for("STOPPING=1", 10s);

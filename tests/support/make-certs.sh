@@ -9,6 +9,7 @@
 #   other-ca.pem            a CA edgegw does not trust
 #   unknown-ca.pem          127.0.0.1, signed by other-ca               (server.key)
 #   client.pem, client.key  a client certificate for mutual TLS         (signed by ca)
+#   client2.pem/.key        another one, CN edgegw-client-2 (rotation)  (signed by ca)
 #   rogue-client.pem/.key   a client certificate signed by other-ca
 # Keys are mode 0600.
 set -euo pipefail
@@ -69,6 +70,8 @@ openssl req -x509 -new -key server.key -subj "/CN=localhost" -days 3650 -out sel
   -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
 key client.key
 sign ca client client.key edgegw-client "DNS:edgegw-client" "$now" "$later" clientAuth
+key client2.key
+sign ca client2 client2.key edgegw-client-2 "DNS:edgegw-client-2" "$now" "$later" clientAuth
 key rogue-client.key
 sign other-ca rogue-client rogue-client.key rogue-client "DNS:rogue-client" "$now" "$later" clientAuth
 chmod 600 ./*.key
