@@ -380,6 +380,14 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     }
     c.integer(in, "ingest", "qos", cfg.ingest.qos, 0, 2);
     read_version(c, in, "ingest", cfg.ingest.mqtt_version);
+    for (const std::string& f : cfg.ingest.topics) {
+      if (cfg.ingest.mqtt_version != MqttVersion::v311 || !f.starts_with("$share/")) continue;
+      cfg.warnings.push_back(c.located(in->get("topics")->source(), "ingest.topics",
+                                       "\"" + f +
+                                           "\" is a shared subscription, which MQTT 3.1.1 does not have: a 3.1.1 "
+                                           "broker refuses it or takes it as a plain filter that no message matches; "
+                                           "set ingest.mqtt_version = \"5\""));
+    }
     c.string(in, "ingest", "client_id", cfg.ingest.client_id, false);
     read_keepalive(c, in, "ingest", cfg.ingest.keepalive_s);
     c.integer(in, "ingest", "receive_maximum", cfg.ingest.receive_maximum, 1, 65535);

@@ -115,7 +115,9 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   bool subscribed() const { return m_subscribed; }
   // False once the pipeline is wedged: the spool failed, or one sync has been on the disk
   // for longer than 10 s + 20 x spool.commit_interval (the watchdog then lets systemd
-  // restart the daemon). An uplink outage, a full spool or a slow sync is not wedged.
+  // restart the daemon). An uplink outage, a full spool or a slow sync is not wedged, nor
+  // is a refused subscription: a restart cannot mend an ACL, and it is asked for again;
+  // status and STATUS= show it.
   bool healthy(event::TimePoint now) const;
   // One line for systemd's STATUS= and logs: sessions, counters, spool backlog; defined in
   // status.cpp.

@@ -37,9 +37,10 @@ void Presence::publish(mqtt::Session& uplink, std::string_view payload) {
   mqtt::OutMessage m;
   m.topic = m_topic;
   m.payload = mqtt::text_bytes(payload);
-  m.qos = 1;
+  m.qos = std::min<std::uint8_t>(1, uplink.maximum_qos());  // a QoS 1 publish to a QoS 0 broker ends the session
   m.retain = true;
-  m_pending = uplink.publish(m, k_cookie) == mqtt::PublishStatus::queued;
+  const bool queued = uplink.publish(m, k_cookie) == mqtt::PublishStatus::queued;
+  m_pending = queued && m.qos > 0;  // a QoS 0 one gets no PUBACK
 }
 
 }  // namespace edgegw::gateway

@@ -3,7 +3,8 @@
 // version and the spool's backlog after each CONNACK, and `offline` again on a stop,
 // before the DISCONNECT. All retained, QoS 1 (an MQTT 5 broker with Retain Available 0
 // gets them without the flag: the session strips it, and drops it from the will after the
-// broker refuses a retained one).
+// broker refuses a retained one; one with Maximum QoS 0 gets them at QoS 0, the will after
+// the broker refuses it with QoS Not Supported).
 #pragma once
 
 #include <cstdint>

@@ -5,12 +5,14 @@
 namespace edgegw::gateway {
 namespace {
 
-// The failure reasons a PUBACK may carry (MQTT 5, 3.4.2.1), in the order of m_counts.
+// The failure reasons a PUBACK may carry (MQTT 5, 3.4.2.1), then packet too large (over
+// the broker's Maximum Packet Size: our own check, or its DISCONNECT), in the order of
+// m_counts.
 constexpr mqtt::Reason k_reasons[] = {
     mqtt::Reason::unspecified_error,      mqtt::Reason::implementation_specific_error,
     mqtt::Reason::not_authorized,         mqtt::Reason::topic_name_invalid,
     mqtt::Reason::packet_id_in_use,       mqtt::Reason::quota_exceeded,
-    mqtt::Reason::payload_format_invalid,
+    mqtt::Reason::payload_format_invalid, mqtt::Reason::packet_too_large,
 };
 
 }  // namespace

@@ -34,7 +34,7 @@ class Refusals {
   void passed() { m_attempt = 0; }
 
  private:
-  observe::Snapshot::ReasonCount m_counts[8];  // the PUBACK reasons of the spec, then "other"
+  observe::Snapshot::ReasonCount m_counts[9];  // the PUBACK reasons of the spec, packet too large, "other"
   unsigned m_attempt = 0;
 };
 

@@ -9,11 +9,12 @@
 namespace edgegw::gateway {
 
 void Gateway::summary(char* buf, std::size_t cap) const {
+  const bool shown = !m_subscribed && m_subscriptions_text[0];  // what is not subscribed, once a SUBACK said
   std::snprintf(buf, cap,
                 "ingest %s%s%s%s, uplink %s; received %" PRIu64 ", forwarded %" PRIu64 "; spool %" PRIu64
                 " records, %" PRIu64 " bytes; pool %u of %u slots",
-                mqtt::state_name(m_ingest->state()), m_subscribed ? "" : " (", m_subscribed ? "" : m_subscriptions_text,
-                m_subscribed ? "" : ")", mqtt::state_name(m_uplink->state()), m_counters.received, m_counters.forwarded,
+                mqtt::state_name(m_ingest->state()), shown ? " (" : "", shown ? m_subscriptions_text : "",
+                shown ? ")" : "", mqtt::state_name(m_uplink->state()), m_counters.received, m_counters.forwarded,
                 m_spool->backlog(), m_spool->bytes(), m_pool->in_use(), m_pool->slot_count());
 }
 

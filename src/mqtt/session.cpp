@@ -3,6 +3,7 @@
 #include "mqtt/session.hpp"
 
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <cstdarg>
 #include <cstdio>
@@ -143,7 +144,7 @@ void Session::send_connect() {
   c.has_will = !m_options.will_topic.empty();
   c.will.topic = m_options.will_topic;
   c.will.payload = text_bytes(m_options.will_payload);
-  c.will.qos = 1;
+  c.will.qos = m_options.will_qos;
   c.will.retain = m_options.will_retain;
   if (c.version == Version::v5) {
     c.props.session_expiry = m_options.session_expiry_s;
@@ -235,6 +236,7 @@ void Session::close_now() {
   m_server_max_packet = 0;
   m_server_keepalive_set = false;
   m_server_retain_available = true;
+  m_server_maximum_qos = 2;
   m_retain_stripped_logged = false;
   m_sub_timer.cancel();
   std::fill(m_sub_state.begin(), m_sub_state.end(), k_unanswered);
@@ -323,8 +325,15 @@ void Session::on_io(std::uint32_t events) {
     handle_progress(m_transport.progress());
     return;
   }
-  if ((events & EPOLLRDHUP) && m_paused) {
-    fail(Reason::unspecified_error, Origin::server, "the broker closed the connection while edgegw held its input");
+  if ((events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP)) && m_paused) {  // not reading: nothing else would see it
+    int error = 0;
+    socklen_t len = sizeof error;
+    if ((events & EPOLLERR) && ::getsockopt(m_transport.fd(), SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error) {
+      fail(Reason::unspecified_error, Origin::local, "the connection failed while edgegw held its input: %s",
+           std::strerror(error));  // TCP_USER_TIMEOUT: a dead peer
+    } else {
+      fail(Reason::unspecified_error, Origin::server, "the broker closed the connection while edgegw held its input");
+    }
     return;
   }
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) read_input();

@@ -112,12 +112,13 @@ struct SessionOptions {
   // CONNECT's user name and password (3.1.1 sends a password only with a user name).
   std::string username;  // empty: none
   std::optional<std::string> password;
-  // A Last Will (QoS 1): what the broker publishes when the connection ends without a
-  // DISCONNECT. A broker that refuses a retained one (Retain Not Supported) gets it
-  // without the flag from the next attempt on.
+  // A Last Will: what the broker publishes when the connection ends without a DISCONNECT.
+  // A broker that refuses a retained one (Retain Not Supported) gets it without the flag,
+  // one that refuses its QoS (QoS Not Supported) gets it at QoS 0, from the next attempt on.
   std::string will_topic;  // empty: none
   std::string will_payload;
   bool will_retain = false;
+  std::uint8_t will_qos = 1;
   bool clean_start = false;
   std::uint32_t session_expiry_s = 0xffffffff;  // MQTT 5; 3.1.1 sessions never expire
   std::uint16_t keepalive_s = 30;
@@ -224,6 +225,8 @@ class Session final : private event::IoHandler,
   Bytes subscription_states() const { return {m_sub_state.data(), m_sub_state.size()}; }
   // The broker keeps retained messages (false: Retain Available 0; the flag is dropped).
   bool retain_available() const { return m_server_retain_available; }
+  // The highest QoS the broker takes publishes at (its CONNACK's Maximum QoS; 2 if unsaid).
+  std::uint8_t maximum_qos() const { return m_server_maximum_qos; }
   // Heap bytes of the buffers, rings, bitsets and subscription list (sized at construction).
   std::size_t footprint_bytes() const;
 
@@ -306,6 +309,7 @@ class Session final : private event::IoHandler,
   bool take_body(std::size_t n);
   void handle_packet(Bytes body);
   void handle_connack(Bytes body);
+  void describe_reference(std::string_view reference, char (&out)[128]) const;
   bool fall_back_to_311();
   void handle_publish();
   void handle_puback(const Ack& ack);
@@ -349,6 +353,7 @@ class Session final : private event::IoHandler,
   std::uint16_t m_server_keepalive = 0;
   bool m_server_keepalive_set = false;
   bool m_server_retain_available = true;
+  std::uint8_t m_server_maximum_qos = 2;
   bool m_retain_stripped_logged = false;
 
   // keepalive

@@ -276,6 +276,17 @@ bool refused_until_fixed(Reason r) {
 
 }  // namespace
 
+// A Server Reference (CONNACK or DISCONNECT, "use another server", "server moved") is
+// told, not followed: following it would send the credentials, the client certificate and
+// the trust in a TLS name to a host the broker picked, not the operator.
+void Session::describe_reference(std::string_view reference, char (&out)[128]) const {
+  out[0] = '\0';
+  if (reference.empty()) return;
+  std::snprintf(out, sizeof out, "; it names another server, \"%.*s\" (not followed: set %s.url)",
+                static_cast<int>(std::min<std::size_t>(reference.size(), 64)), reference.data(),
+                m_options.config_key.c_str());
+}
+
 // The version the broker speaks is the operator's to set: with version_fallback, a broker
 // that answers MQTT 5 as a 3.1.1 broker gets 3.1.1 from the next attempt on.
 bool Session::fall_back_to_311() {
@@ -283,7 +294,14 @@ bool Session::fall_back_to_311() {
   m_options.version = Version::v311;
   // 3.1.1 has no subscription options: only the QoS may go in the byte after each filter
   // (the rest set is a malformed SUBSCRIBE to a 3.1.1 broker; found by session_fuzz).
-  for (Subscription& s : m_subscriptions) s.options &= 0x03;
+  for (Subscription& s : m_subscriptions) {
+    s.options &= 0x03;
+    if (s.filter.starts_with("$share/"))
+      EGW_LOG(warning,
+              "mqtt %s: '%.*s' is a shared subscription, which MQTT 3.1.1 does not have: the broker refuses it "
+              "or takes it as a plain filter that no message matches",
+              m_options.client_id.c_str(), static_cast<int>(s.filter.size()), s.filter.data());
+  }
   EGW_LOG(notice, "mqtt %s: the broker does not speak MQTT 5; using MQTT 3.1.1 (%s.mqtt_version = \"auto\")",
           m_options.client_id.c_str(), m_options.config_key.c_str());
   return true;
@@ -310,17 +328,17 @@ void Session::handle_connack(Bytes body) {
     return;
   }
   if (is_error(c.reason)) {
-    char reference[96] = "";
-    if (!c.props.server_reference.empty()) {
-      std::snprintf(reference, sizeof reference, "; it names another server, \"%.*s\" (not followed: set %s.url)",
-                    static_cast<int>(c.props.server_reference.size()), c.props.server_reference.data(),
-                    m_options.config_key.c_str());
-    }
+    char reference[128];
+    describe_reference(c.props.server_reference, reference);
     if (c.reason == Reason::unsupported_protocol_version && fall_back_to_311()) {
       fail(c.reason, Origin::server, "connection refused: %s", reason_name(c.reason));
     } else if (c.reason == Reason::retain_not_supported && m_options.will_retain) {
       m_options.will_retain = false;  // the broker keeps no retained messages, a will's neither
       fail(c.reason, Origin::server, "connection refused: %s (for the Last Will): it goes without the flag",
+           reason_name(c.reason));
+    } else if (c.reason == Reason::qos_not_supported && !m_options.will_topic.empty() && m_options.will_qos > 0) {
+      m_options.will_qos = 0;  // a broker below QoS 1 refuses a QoS 1 will (mosquitto max_qos 0)
+      fail(c.reason, Origin::server, "connection refused: %s (for the Last Will): it goes at QoS 0",
            reason_name(c.reason));
     } else if (refused_until_fixed(c.reason)) {
       fail_until_fixed(c.reason, Origin::server, "connection refused: %s%s%.*s%s", reason_name(c.reason),
@@ -358,6 +376,7 @@ void Session::handle_connack(Bytes body) {
   m_connected_at = m_loop.now();
   ++m_counters.connects;
   m_server_retain_available = c.props.retain_available != 0;
+  m_server_maximum_qos = c.props.maximum_qos;  // 2 unless it says less
   if (c.props.has(PropertyId::receive_maximum)) m_server_receive_maximum = c.props.receive_maximum;
   if (c.props.has(PropertyId::maximum_packet_size)) m_server_max_packet = c.props.maximum_packet_size;
   if (c.props.has(PropertyId::server_keepalive)) {
@@ -418,11 +437,11 @@ void Session::handle_packet(Bytes body) {
     case PacketType::disconnect: {
       Disconnect d;
       if (decode(body, m_options.version, d) != Reason::success) break;
-      fail(d.reason, Origin::server, "server sent DISCONNECT: %s%s%.*s%s%.*s%s", reason_name(d.reason),
+      char reference[128];
+      describe_reference(d.props.server_reference, reference);
+      fail(d.reason, Origin::server, "server sent DISCONNECT: %s%s%.*s%s", reason_name(d.reason),
            d.props.reason_string.empty() ? "" : ": ", static_cast<int>(d.props.reason_string.size()),
-           d.props.reason_string.data(), d.props.server_reference.empty() ? "" : "; it names another server, \"",
-           static_cast<int>(d.props.server_reference.size()), d.props.server_reference.data(),
-           d.props.server_reference.empty() ? "" : "\" (not followed: set the url)");
+           d.props.reason_string.data(), reference);
       blame_oldest_publish(d.reason);
       return;
     }

@@ -107,6 +107,104 @@ TEST(BrokerSays, use_another_server_is_logged_with_the_reference_and_not_hammere
   EXPECT_EQ(broker.connections(), 1);
 }
 
+// A Server Reference is told with the setting to change, never followed (the gateway's
+// credentials go only to the host the operator configured): in a CONNACK "server moved"
+// (retried only at reconnect_max), and in a DISCONNECT of a connected session.
+Bytes with_reference(Bytes head, const std::string& ref) {
+  head.insert(head.end(),
+              {static_cast<std::uint8_t>(3 + ref.size()), 0x1c, 0x00, static_cast<std::uint8_t>(ref.size())});
+  head.insert(head.end(), ref.begin(), ref.end());
+  return head;
+}
+
+TEST(BrokerSays, server_moved_in_a_connack_is_logged_with_the_reference_and_not_hammered) {
+  ScriptedBroker broker([](ScriptedConnection& c, int) {
+    Bytes body;
+    if (c.read_until(1, body)) c.send_packet(0x20, with_reference({0x00, 0x9d}, "new.example:8883"));
+  });
+  SessionHarness h(broker.url(), scripted());
+  h.session->start();
+  ASSERT_TRUE(h.run_until([&] { return !h.disconnects.empty(); }, 10s));
+  EXPECT_EQ(h.disconnects[0], mqtt::Reason::server_moved);
+  EXPECT_NE(h.last_detail.find("server moved; it names another server, \"new.example:8883\" (not followed: set "
+                               "uplink.url)"),
+            std::string::npos)
+      << h.last_detail;
+  h.run_for(1s);
+  EXPECT_EQ(broker.connections(), 1) << "the next attempt waits reconnect_max";
+}
+
+TEST(BrokerSays, a_disconnect_naming_another_server_is_logged_with_the_reference_and_the_setting) {
+  ScriptedBroker broker([](ScriptedConnection& c, int index) {
+    Bytes body;
+    if (index > 0 || !c.read_until(1, body)) return;
+    c.send_packet(0x20, k_connack_v5_ok);
+    c.send_packet(0xe0, with_reference({0x9d}, "new.example:8883"));  // DISCONNECT, server moved
+    std::uint8_t first;
+    c.read(first, body, 2s);
+  });
+  SessionHarness h(broker.url(), scripted("ingest"));
+  h.session->start();
+  ASSERT_TRUE(h.run_until([&] { return !h.disconnects.empty(); }, 10s));
+  h.session->stop();
+  EXPECT_EQ(h.connects, 1);
+  EXPECT_EQ(h.disconnects[0], mqtt::Reason::server_moved);
+  EXPECT_NE(h.last_detail.find("server sent DISCONNECT: server moved; it names another server, \"new.example:8883\" "
+                               "(not followed: set ingest.url)"),
+            std::string::npos)
+      << h.last_detail;
+}
+
+// CONNACK Shared Subscription Available 0 and Wildcard Subscription Available 0: those
+// filters are an error of their own (with the setting to change), not in the SUBSCRIBE.
+TEST(BrokerSays, filters_the_connack_says_the_broker_cannot_take_are_not_asked_for) {
+  std::vector<std::string> asked;
+  ScriptedBroker broker([&](ScriptedConnection& c, int) {
+    Bytes body;
+    if (!c.read_until(1, body)) return;
+    c.send_packet(0x20, {0x00, 0x00, 0x04, 0x28, 0x00, 0x2a, 0x00});  // no wildcards, no shared subscriptions
+    if (!c.read_until(8, body)) return;  // SUBSCRIBE: packet id, properties (none), filters
+    Bytes suback = {body[0], body[1], 0x00};
+    for (std::size_t at = 3; at + 2 < body.size(); at += 2 + (body[at] << 8 | body[at + 1]) + 1) {
+      asked.emplace_back(reinterpret_cast<const char*>(body.data()) + at + 2, body[at] << 8 | body[at + 1]);
+      suback.push_back(0x01);
+    }
+    c.send_packet(0x90, suback);
+    std::uint8_t first;
+    c.read(first, body, 3s);
+  });
+  mqtt::SessionOptions o = scripted("ingest");
+  o.subscriptions = {"sensors/#", "$share/g/x", "plain"};
+  SessionHarness h(broker.url(), o);
+  h.session->start();
+  ASSERT_TRUE(h.run_until([&] { return h.subscribed >= 1; }, 10s));
+  h.session->stop();
+  EXPECT_EQ(asked, std::vector<std::string>{"plain"});
+  EXPECT_EQ(h.granted, (std::vector<std::uint8_t>{0xa2, 0x9e, 0x01}))
+      << "wildcard subscriptions not supported, shared subscriptions not supported, granted QoS 1";
+}
+
+// A persistent session (clean_start false) the broker no longer has on a reconnect
+// (Session Present 0 after a connect) is counted; the first connect, or one it kept, not.
+TEST(BrokerSays, a_session_the_broker_lost_is_counted) {
+  ScriptedBroker broker([](ScriptedConnection& c, int index) {
+    Bytes body;
+    if (!c.read_until(1, body)) return;
+    c.send_packet(0x20, {index == 2 ? std::uint8_t{0x01} : std::uint8_t{0x00}, 0x00, 0x00});
+    if (index == 3) {
+      std::uint8_t first;
+      c.read(first, body, 3s);
+    }
+  });
+  mqtt::SessionOptions o = scripted("ingest");
+  o.clean_start = false;
+  SessionHarness h(broker.url(), o);
+  h.session->start();
+  ASSERT_TRUE(h.run_until([&] { return h.connects == 4; }, 20s));
+  h.session->stop();
+  EXPECT_EQ(h.session->counters().sessions_lost, 2u) << "the second (new) and the fourth (new after a kept one)";
+}
+
 TEST(BrokerSays, a_refused_filter_is_asked_for_again_alone_and_its_state_is_known) {
   std::vector<std::size_t> filters_asked;
   ScriptedBroker broker([&](ScriptedConnection& c, int) {

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "support/aedes.hpp"
+#include "support/chaos_proxy.hpp"
 #include "support/gateway_rig.hpp"
 #include "support/scripted_broker.hpp"
 
@@ -47,6 +48,45 @@ TEST(GatewayBrokerSays, a_broker_below_the_uplink_qos_is_one_clear_error_not_a_r
                      "set uplink.qos = 0"),
             std::string::npos)
       << log;
+}
+
+// With uplink.status_topic the Last Will is QoS 1, and mosquitto with max_qos 0 refuses
+// such a CONNECT (QoS Not Supported): edgegw never connected, even with uplink.qos = 0.
+// Now the will goes at QoS 0 from the next attempt on, and so do online/offline (a QoS 1
+// publish would end the session).
+TEST(GatewayBrokerSays, a_broker_below_qos_1_gets_the_status_and_the_will_at_qos_0_and_everything_arrives) {
+  RigOptions o;
+  o.upstream_broker = "max_qos 0\n";
+  o.uplink += "\nqos = 0\nstatus_topic = \"site/gw-test/status\"\n";
+  Rig rig(o);
+  // The rig's verifier subscribes and probes at QoS 1, which this broker refuses.
+  const std::string seen = rig.dir().file("upstream.txt");
+  Process verifier(with_broker(rig.upstream(), {"mosquitto_sub", "-V", "mqttv5", "-t", "up/#", "-F", "%P|%p"}),
+                   Redirects{.stdout_file = seen});
+  for (int i = 0; i < 500 && read_file(seen).find("probe") == std::string::npos; ++i) {
+    publish(rig.upstream(), "up/probe", "probe", 0);
+    std::this_thread::sleep_for(20ms);
+  }
+  rig.start_daemon();
+  constexpr long k_count = 50;
+  Process sensors = rig.stream(k_count, 0);
+  EXPECT_EQ(sensors.wait(60s), 0);
+  EXPECT_EQ(rig.wait_for_all(k_count, 60s).missing(k_count), 0) << rig.daemon_log();
+  EXPECT_EQ(rig.status_counter("uplink_reconnects"), 0) << rig.daemon_log();
+  std::string status;
+  run(with_broker(rig.upstream(), {"mosquitto_sub", "-t", "site/+/status", "-C", "1", "-W", "5"}), &status, 10s);
+  EXPECT_NE(status.find("\"state\":\"online\""), std::string::npos) << status << rig.daemon_log();
+  rig.daemon().kill();  // no DISCONNECT: the broker publishes the will
+  for (int i = 0; i < 10 && status.find("offline") == std::string::npos; ++i) {
+    status.clear();
+    run(with_broker(rig.upstream(), {"mosquitto_sub", "-t", "site/+/status", "-C", "1", "-W", "2"}), &status, 10s);
+  }
+  EXPECT_EQ(status, "{\"state\":\"offline\"}\n") << rig.daemon_log();
+  const std::string log = rig.daemon_log();
+  EXPECT_NE(log.find("connection refused: QoS not supported (for the Last Will): it goes at QoS 0"), std::string::npos)
+      << log;
+  EXPECT_EQ(connections_of(rig.upstream(), "edgegw-gw-test-up"), 1) << "one refused CONNECT, then one session";
+  verifier.kill();
 }
 
 TEST(GatewayBrokerSays, a_broker_without_retained_messages_gets_them_without_the_flag_and_all_arrive) {
@@ -92,6 +132,67 @@ TEST(GatewayBrokerSays, messages_the_acl_refuses_are_kept_and_arrive_once_the_ac
   EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
   std::printf("[ measured ] %ld refusals (not authorized) until the ACL changed; then %zu of %ld arrived, %ld twice\n",
               refusals, t.unique.size(), k_count, t.duplicates());
+}
+
+// Sensors: "first".."first+count-1" on sensors/stream, then "first+count" padded past 512
+// bytes on sensors/big, then as many more small ones; returns the big one's number.
+long publish_around_a_big_one(Rig& rig, long first, long count) {
+  EXPECT_EQ(rig.stream(count, 0, 1, first).wait(60s), 0);
+  publish(rig.local(), "sensors/big", std::to_string(first + count) + " " + std::string(600, 'x'), 1);
+  EXPECT_EQ(rig.stream(count, 0, 1, first + count + 1).wait(60s), 0);
+  return first + count;
+}
+
+// Waits until the verifier holds every number below `count` but one; returns the tally.
+Tally wait_for_all_but_one(Rig& rig, long count) {
+  return rig.wait_until([count](const Tally& t) { return t.missing(count) <= 1; }, 60s);
+}
+
+// mosquitto's max_packet_size: its CONNACK says Maximum Packet Size 512, and it would
+// disconnect a client over a larger packet (again after every reconnect). The one message
+// over it is dropped before it is sent, counted; everything around it arrives.
+TEST(GatewayBrokerSays, a_message_over_the_brokers_maximum_packet_size_is_dropped_and_counted_and_the_rest_arrive) {
+  RigOptions o;
+  o.upstream_broker = "max_packet_size 512\n";
+  Rig rig(o);
+  rig.start_verifier();
+  rig.start_daemon();
+  const long big = publish_around_a_big_one(rig, 0, 20);
+  const Tally t = wait_for_all_but_one(rig, 41);
+  EXPECT_EQ(t.missing(41), 1) << rig.daemon_log();
+  EXPECT_EQ(t.unique.count(big), 0u);
+  EXPECT_EQ(rig.wait_for_counter("dropped_refused", 1, 10s), 1) << rig.daemon_log();
+  EXPECT_EQ(rig.status_counter("refused_upstream"), 1);
+  EXPECT_NE(rig.status_json().find("\"packet too large\":1"), std::string::npos) << rig.status_json();
+  EXPECT_EQ(rig.status_counter("uplink_reconnects"), 0) << rig.daemon_log();
+  EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
+  EXPECT_NE(rig.daemon_log().find("is larger than the upstream broker accepts; dropped"), std::string::npos);
+}
+
+// The same message sent before the broker set the limit (into a link that lost it), and
+// sent again after the reconnect to a broker that now says 512: dropped then, counted,
+// and the rest sent again arrive.
+TEST(GatewayBrokerSays, a_message_resent_after_a_reconnect_respects_the_new_maximum_packet_size) {
+  Rig rig;
+  ChaosProxy proxy(rig.upstream().host(), rig.upstream().port());
+  rig.set_uplink_url(proxy.url());
+  rig.start_verifier();
+  rig.start_daemon();
+  proxy.blackhole(true);  // sent, never acknowledged
+  const long big = publish_around_a_big_one(rig, 0, 20);
+  ASSERT_EQ(rig.wait_for_counter("durable", 41, 30s), 41) << rig.daemon_log();
+  rig.upstream().stop();
+  rig.upstream().set_extra_config("max_packet_size 512\n");
+  rig.upstream().start();
+  proxy.reset_all();
+  proxy.blackhole(false);
+  const Tally t = wait_for_all_but_one(rig, 41);
+  EXPECT_EQ(t.missing(41), 1) << rig.daemon_log();
+  EXPECT_EQ(t.unique.count(big), 0u);
+  EXPECT_EQ(rig.wait_for_counter("dropped_refused", 1, 10s), 1) << rig.daemon_log();
+  EXPECT_EQ(rig.status_counter("uplink_reconnects"), 1) << "no disconnect over the big one" << rig.daemon_log();
+  EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
+  EXPECT_NE(rig.daemon_log().find("for good (packet too large); dropped"), std::string::npos) << rig.daemon_log();
 }
 
 // mosquitto's acl_file cannot refuse a subscription (it filters what it delivers), so a
@@ -150,37 +251,61 @@ TEST(GatewayBrokerSays, the_servers_keepalive_is_kept_while_the_session_is_idle)
   EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
 }
 
-// A spool full for longer than several keepalives: ingest stops reading at the next
-// PUBLISH, yet its session stays (PINGREQs go on; a dead broker would show through TCP).
-TEST(GatewayBrokerSays, ingest_held_by_a_full_spool_keeps_its_session) {
-  RigOptions o;
-  o.spool = "max_bytes = \"1MiB\"\nsync = \"batch\"";
-  o.ingest = "keepalive = \"2s\"";
-  Rig rig(o);
-  rig.start_verifier();
+// Fills a 1 MiB spool with the upstream broker stopped: 5000 ~440-byte messages from the
+// sensors (~2.2 MB), so ingest is held. Returns once the daemon says the spool is full.
+void fill_the_spool(Rig& rig) {
   rig.upstream().stop();
   rig.start_daemon();
-  constexpr long k_count = 5000;  // ~2.2 MB of 440-byte messages into a 1 MiB spool
-  const std::string path = rig.dir().file("big.txt");
-  {
-    std::ofstream f(path);
-    for (long i = 0; i < k_count; ++i) f << i << ' ' << std::string(400, 'x') << '\n';
-  }
-  std::string cmd;
-  for (const std::string& a : with_broker(rig.local(), {"mosquitto_pub", "-t", "sensors/big", "-q", "1", "-l"}))
-    cmd += a + " ";
-  Process sensors({"sh", "-c", cmd + "< " + path});
-  EXPECT_EQ(sensors.wait(120s), 0);
+  rig.publish_padded(0, 5000);
   for (int i = 0; i < 600 && rig.daemon_log().find("spool: full") == std::string::npos; ++i)
     std::this_thread::sleep_for(50ms);
   ASSERT_NE(rig.daemon_log().find("spool: full"), std::string::npos) << rig.daemon_log();
+}
+
+RigOptions held_by_a_full_spool() {
+  RigOptions o;
+  o.spool = "max_bytes = \"1MiB\"\nsync = \"batch\"";
+  o.ingest = "keepalive = \"2s\"";
+  return o;
+}
+
+// A spool full for longer than several keepalives: ingest stops reading at the next
+// PUBLISH, yet its session stays (PINGREQs go on; a dead broker would show through TCP).
+TEST(GatewayBrokerSays, ingest_held_by_a_full_spool_keeps_its_session) {
+  Rig rig(held_by_a_full_spool());
+  rig.start_verifier();
+  fill_the_spool(rig);
   std::this_thread::sleep_for(8s);  // four keepalives with ingest held
   EXPECT_EQ(rig.status_counter("ingest_reconnects"), 0) << rig.daemon_log();
   rig.upstream().start();
-  Tally t = rig.wait_for_all(k_count, 300s);
-  EXPECT_EQ(t.missing(k_count), 0);
+  Tally t = rig.wait_for_all(5000, 300s);
+  EXPECT_EQ(t.missing(5000), 0);
   EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
   EXPECT_EQ(rig.daemon_log().find("no PINGRESP"), std::string::npos) << rig.daemon_log();
+}
+
+// The local broker dies while ingest is held (not reading): the reset or close is seen at
+// once (EPOLLERR, EPOLLRDHUP), not left to a keepalive that cannot be read, and ingest
+// connects again once the broker is back. What edgegw had received all goes upstream;
+// what the broker held for it died with the broker (not persistent).
+TEST(GatewayBrokerSays, ingest_held_by_a_full_spool_sees_its_broker_die_and_connects_again) {
+  Rig rig(held_by_a_full_spool());
+  rig.start_verifier();
+  fill_the_spool(rig);
+  rig.local().stop();
+  // mosquitto going away resets the connection (or closes it: "the broker closed ...").
+  for (int i = 0; i < 200 && rig.daemon_log().find("while edgegw held its input") == std::string::npos; ++i)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_NE(rig.daemon_log().find("while edgegw held its input"), std::string::npos) << rig.daemon_log();
+  const long received = rig.status_counter("received");
+  rig.local().start();
+  EXPECT_EQ(rig.wait_for_counter("ingest_reconnects", 1, 60s), 1) << rig.daemon_log();
+  rig.upstream().start();
+  Tally t = rig.wait_for_all(received, 300s);
+  EXPECT_EQ(t.missing(received), 0) << rig.daemon_log();
+  EXPECT_EQ(rig.status_counter("received"), received) << "nothing more came: the sensors were done";
+  EXPECT_EQ(rig.stop_daemon(), 0) << rig.daemon_log();
+  std::printf("[ measured ] %ld of 5000 received before the local broker died, all forwarded\n", received);
 }
 
 // aedes 0.51 speaks MQTT 3.1.1 only: it answers an MQTT 5 CONNECT with a 3.1.1 CONNACK,

@@ -32,6 +32,7 @@ TEST(Service, notifies_ready_status_watchdog_and_stopping_and_the_watchdog_stops
   const std::string ready = systemd.wait_for("READY=1", 30s);
   ASSERT_NE(ready, "") << rig.daemon_log();
   EXPECT_NE(ready.find("STATUS=ingest "), std::string::npos) << ready;
+  EXPECT_EQ(ready.find("()"), std::string::npos) << "no empty list of unsubscribed filters: " << ready;
 
   std::vector<std::string> running = systemd.receive_for(2s);
   const long beats = count_containing(running, "WATCHDOG=1");

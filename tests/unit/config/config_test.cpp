@@ -126,6 +126,22 @@ TEST(Config, mqtt_version_takes_auto) {
             "gw.toml:16: uplink.mqtt_version: must be one of \"3.1.1\", \"5\", \"auto\", not \"4\"");
 }
 
+TEST(Config, a_shared_subscription_on_mqtt_311_is_a_warning_naming_the_filter_and_the_setting) {
+  const std::string shared =
+      replace(k_valid, "topics = [\"sensors/#\", \"+/status\"]", "topics = [\"sensors/#\", \"$share/gws/+/status\"]");
+  std::vector<std::string> errors;
+  auto cfg = config::parse(replace(shared, "qos = 2", "qos = 2\nmqtt_version = \"3.1.1\""), "gw.toml", errors);
+  ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+  ASSERT_EQ(cfg->warnings.size(), 1u);
+  EXPECT_EQ(cfg->warnings[0],
+            "gw.toml:8: ingest.topics: \"$share/gws/+/status\" is a shared subscription, which MQTT "
+            "3.1.1 does not have: a 3.1.1 broker refuses it or takes it as a plain filter that no "
+            "message matches; set ingest.mqtt_version = \"5\"");
+  cfg = config::parse(shared, "gw.toml", errors);
+  ASSERT_TRUE(cfg);
+  EXPECT_TRUE(cfg->warnings.empty()) << "MQTT 5 has them";
+}
+
 TEST(Config, names_file_line_and_key_of_an_unknown_key) {
   auto errors = errors_for(replace(k_valid, "qos = 1\n", "qos = 1\nmax_infligt = 3\n"));
   ASSERT_EQ(errors.size(), 1u);

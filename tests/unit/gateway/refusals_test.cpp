@@ -26,12 +26,13 @@ TEST(Refusals, are_counted_by_reason_with_the_rest_as_other) {
   r.count(Reason::not_authorized);
   r.count(Reason::not_authorized);
   r.count(Reason::quota_exceeded);
-  r.count(Reason::server_busy);  // not a PUBACK reason
+  r.count(Reason::packet_too_large);  // over the broker's Maximum Packet Size
+  r.count(Reason::server_busy);       // not a PUBACK reason
   std::string seen;
   for (const auto& c : r.counts()) {
     if (c.count) seen += std::string(c.name) + "=" + std::to_string(c.count) + " ";
   }
-  EXPECT_EQ(seen, "not authorized=2 quota exceeded=1 other=1 ");
+  EXPECT_EQ(seen, "not authorized=2 quota exceeded=1 packet too large=1 other=1 ");
 }
 
 TEST(Refusals, are_sent_again_after_a_delay_that_doubles_to_a_minute_and_starts_over_once_one_passes) {
