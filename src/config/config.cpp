@@ -268,6 +268,25 @@ void read_credentials(Checker& c, const toml::table* t, std::string_view prefix,
   out.password_key = c.located(c.last(), key, "");
 }
 
+// uplink.proxy, with proxy_username and proxy_password_file (Basic authentication).
+void read_proxy(Checker& c, const toml::table* t, const Url& broker, Proxy& out) {
+  std::string text, why;
+  const bool given = c.string(t, "uplink", "proxy", text, false);
+  if (given) {
+    if (auto parsed = parse_proxy_url(text, why)) out.url = *parsed;
+    else c.error(c.last(), "uplink.proxy", why);
+    if (broker.scheme == Scheme::unix_socket)
+      c.error(c.last(), "uplink.proxy", "a unix:// uplink cannot go through a proxy");
+  }
+  Credentials& cred = out.credentials;
+  if (c.string(t, "uplink", "proxy_username", cred.username, false) && !given)
+    c.error(c.last(), "uplink.proxy_username", "needs uplink.proxy");
+  if (!c.string(t, "uplink", "proxy_password_file", cred.password_file, false)) return;
+  if (cred.password_file.empty()) c.error(c.last(), "uplink.proxy_password_file", "must name a file");
+  else if (cred.username.empty()) c.error(c.last(), "uplink.proxy_password_file", "needs proxy_username too");
+  cred.password_key = c.located(c.last(), "uplink.proxy_password_file", "");
+}
+
 void read_url(Checker& c, const toml::table* t, std::string_view prefix, Url& url) {
   std::string text;
   if (!c.string(t, prefix, "url", text, true)) return;
@@ -397,10 +416,10 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
   }
 
   if (const toml::table* up = c.table(root, "", "uplink", true)) {
-    c.only_known(
-        *up, "uplink",
-        {"url", "topic_prefix", "qos", "max_inflight", "mqtt_version", "client_id", "keepalive", "drain_rate",
-         "status_topic", "username", "password_file", "connect_timeout", "reconnect_min", "reconnect_max", "tls"});
+    c.only_known(*up, "uplink",
+                 {"url", "topic_prefix", "qos", "max_inflight", "mqtt_version", "client_id", "keepalive", "drain_rate",
+                  "status_topic", "username", "password_file", "connect_timeout", "reconnect_min", "reconnect_max",
+                  "tls", "proxy", "proxy_username", "proxy_password_file"});
     read_url(c, up, "uplink", cfg.uplink.url);
     if (c.string(up, "uplink", "topic_prefix", cfg.uplink.topic_prefix, false) &&
         cfg.uplink.topic_prefix.find_first_of("+#") != std::string::npos) {
@@ -417,6 +436,7 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
       c.error(c.last(), "uplink.status_topic", "must be a topic, without the wildcards '+' or '#'");
     }
     read_credentials(c, up, "uplink", cfg.uplink.credentials);
+    read_proxy(c, up, cfg.uplink.url, cfg.uplink.proxy);
     read_retry(c, up, "uplink", cfg.uplink.retry);
     read_tls(c, *up, "uplink", cfg.uplink.tls);
   }
@@ -591,7 +611,7 @@ std::optional<Config> load(const std::string& path, std::vector<std::string>& er
   std::optional<Config> cfg = parse(text, path, errors);
   if (!cfg) return cfg;
   bool ok = true;
-  for (Credentials* cred : {&cfg->ingest.credentials, &cfg->uplink.credentials}) {
+  for (Credentials* cred : {&cfg->ingest.credentials, &cfg->uplink.credentials, &cfg->uplink.proxy.credentials}) {
     if (!cred->password_file.empty()) ok = read_password(*cred, errors) && ok;
   }
   if (!ok) return std::nullopt;

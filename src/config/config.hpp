@@ -34,6 +34,12 @@ struct Credentials {
   std::string password_key;   // "FILE:LINE: ingest.password_file", where load()'s errors point
 };
 
+// An HTTP proxy the uplink leaves through (HTTP CONNECT), with its own credentials.
+struct Proxy {
+  Url url;  // scheme http; empty host: no proxy
+  Credentials credentials;
+};
+
 struct Gateway {
   std::string id;
   std::string state_dir = "/var/lib/edgegw";
@@ -73,6 +79,7 @@ struct Uplink {
   std::uint32_t drain_rate = 0;  // messages/s replayed from the spool; 0: no limit
   std::string status_topic;      // the online status (retained, and the Last Will); empty: none
   Credentials credentials;
+  Proxy proxy;
   Retry retry;
   Tls tls;
 };

@@ -9,7 +9,7 @@
 
 namespace edgegw::config {
 
-enum class Scheme { mqtt, mqtts, unix_socket };
+enum class Scheme { mqtt, mqtts, unix_socket, http };  // http: a proxy's (parse_proxy_url)
 
 struct Url {
   Scheme scheme = Scheme::mqtt;
@@ -21,5 +21,7 @@ struct Url {
 
 // On failure returns nothing and says why in `why`.
 std::optional<Url> parse_url(std::string_view text, std::string& why);
+// An HTTP proxy: http://host:port (the port required; no https://, no credentials).
+std::optional<Url> parse_proxy_url(std::string_view text, std::string& why);
 
 }  // namespace edgegw::config

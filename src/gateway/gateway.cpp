@@ -89,7 +89,7 @@ bool Gateway::start(std::string& error) {
     m_transports.ingest = m_in.transport.get();
   }
   if (!m_transports.uplink) {
-    if (!make_link(c.uplink.url, c.uplink.tls, "uplink.tls", m_up, error)) return false;
+    if (!make_link(c.uplink.url, c.uplink.tls, "uplink.tls", m_up, error, &c.uplink.proxy)) return false;
     m_transports.uplink = m_up.transport.get();
   }
 

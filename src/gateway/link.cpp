@@ -6,21 +6,33 @@
 #include "util/log.hpp"
 
 namespace edgegw::gateway {
+namespace {
 
-bool make_link(const config::Url& url, const config::Tls& tls_config, const char* key, Link& link, std::string& error) {
+// TCP to the broker, or to the proxy and through it (CONNECT) to the broker.
+mqtt::TcpTransport tcp_to(const config::Url& url, const config::Proxy* proxy) {
+  if (!proxy || proxy->url.host.empty()) return mqtt::TcpTransport::tcp(url.host, url.port);
+  const config::Credentials& c = proxy->credentials;
+  return mqtt::TcpTransport::via_proxy(std::make_unique<mqtt::ProxyTunnel>(proxy->url.host, proxy->url.port, url.host,
+                                                                           url.port, c.username, c.password));
+}
+
+}  // namespace
+
+bool make_link(const config::Url& url, const config::Tls& tls_config, const char* key, Link& link, std::string& error,
+               const config::Proxy* proxy) {
   if (url.scheme == config::Scheme::unix_socket) {
     link.transport = std::make_unique<mqtt::TcpTransport>(mqtt::TcpTransport::unix_socket(url.path));
     return true;
   }
   if (url.scheme == config::Scheme::mqtt) {
-    link.transport = std::make_unique<mqtt::TcpTransport>(mqtt::TcpTransport::tcp(url.host, url.port));
+    link.transport = std::make_unique<mqtt::TcpTransport>(tcp_to(url, proxy));
     return true;
   }
   const tls::Options options{
       key, tls_config.ca_file, tls_config.cert_file, tls_config.key_file, tls_config.server_name, tls_config.alpn};
   link.context = tls::Context::load(options, error);
   if (!link.context) return false;
-  auto t = std::make_unique<tls::Transport>(*link.context, mqtt::TcpTransport::tcp(url.host, url.port), url.host);
+  auto t = std::make_unique<tls::Transport>(*link.context, tcp_to(url, proxy), url.host);
   link.tls = t.get();
   link.transport = std::move(t);
   return true;

@@ -1,6 +1,6 @@
 // One session's connection, as the config describes it: TCP or a unix socket, with TLS
-// for mqtts://. Made by the daemon (ingest and uplink) and by the self-test and canary
-// (their probe sessions).
+// for mqtts://, through an HTTP proxy for an uplink that has one. Made by the daemon (ingest and uplink) and by the
+// self-test and canary (their probe sessions).
 #pragma once
 
 #include <memory>
@@ -20,8 +20,10 @@ struct Link {
 };
 
 // The connection for `url`: TCP or a unix socket, with TLS for mqtts:// (its context
-// loaded now, so a bad CA or key file is an error here, with `key` in the message).
-bool make_link(const config::Url& url, const config::Tls& tls, const char* key, Link& link, std::string& error);
+// loaded now, so a bad CA or key file is an error here, with `key` in the message);
+// through `proxy` (HTTP CONNECT) when given one with a host. TLS checks the broker's name.
+bool make_link(const config::Url& url, const config::Tls& tls, const char* key, Link& link, std::string& error,
+               const config::Proxy* proxy = nullptr);
 
 // Logs what TLS `link` negotiated (cipher suite, ALPN, handshake) once session `name`
 // (ingest, uplink) has connected; nothing for plain TCP or a unix socket.

@@ -209,7 +209,7 @@ bool ProbeSessions::start(event::Loop& loop, const config::Config& c, const std:
                           std::uint16_t window, mqtt::SessionHandler& publisher, mqtt::SessionHandler& subscriber,
                           std::string& error) {
   if (!make_link(c.ingest.url, c.ingest.tls, "ingest.tls", pub_link, error) ||
-      !make_link(c.uplink.url, c.uplink.tls, "uplink.tls", sub_link, error)) {
+      !make_link(c.uplink.url, c.uplink.tls, "uplink.tls", sub_link, error, &c.uplink.proxy)) {
     return false;
   }
   pool = std::make_unique<mem::Pool>(window, c.pool.slot_bytes);

@@ -126,7 +126,11 @@ void Session::handle_progress(Progress progress) {
     }
     case Progress::want_read: m_progress_events = EPOLLIN; break;
     case Progress::want_write: m_progress_events = EPOLLOUT; break;
-    case Progress::failed: fail(Reason::unspecified_error, Origin::local, "%s", m_transport.error()); return;
+    case Progress::failed:
+      if (m_transport.failed_until_fixed())
+        fail_until_fixed(Reason::unspecified_error, Origin::local, "%s", m_transport.error());
+      else fail(Reason::unspecified_error, Origin::local, "%s", m_transport.error());
+      return;
   }
   update_interest();
 }

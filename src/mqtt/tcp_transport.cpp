@@ -27,16 +27,25 @@ TcpTransport TcpTransport::unix_socket(std::string path) {
   return t;
 }
 
+TcpTransport TcpTransport::via_proxy(std::unique_ptr<ProxyTunnel> tunnel) {
+  TcpTransport t = tcp(tunnel->proxy_host(), tunnel->proxy_port());
+  t.m_tunnel = std::move(tunnel);
+  return t;
+}
+
 // Records the failure only: the fd stays open until close(), so the session can take it
 // out of epoll before its number can be reused by another connection.
 Progress TcpTransport::fail(const char* what, int err) {
   if (m_unix) std::snprintf(m_error, sizeof m_error, "%s unix:%s: %s", what, m_host.c_str(), std::strerror(err));
-  else std::snprintf(m_error, sizeof m_error, "%s %s:%u: %s", what, m_host.c_str(), m_port, std::strerror(err));
+  else
+    std::snprintf(m_error, sizeof m_error, "%s %s%s:%u: %s", what, m_tunnel ? "proxy " : "", m_host.c_str(), m_port,
+                  std::strerror(err));
   return Progress::failed;
 }
 
 Progress TcpTransport::open() {
   m_fd.reset();
+  m_tunneling = false;
   sockaddr_storage addr{};
   socklen_t addr_len = 0;
   int family = AF_UNIX;
@@ -56,7 +65,8 @@ Progress TcpTransport::open() {
     addrinfo* found = nullptr;
     int rc = ::getaddrinfo(m_host.c_str(), port, &hints, &found);
     if (rc != 0) {
-      std::snprintf(m_error, sizeof m_error, "resolve %s: %s", m_host.c_str(), ::gai_strerror(rc));
+      std::snprintf(m_error, sizeof m_error, "resolve %s%s: %s", m_tunnel ? "proxy " : "", m_host.c_str(),
+                    ::gai_strerror(rc));
       return Progress::failed;
     }
     std::memcpy(&addr, found->ai_addr, found->ai_addrlen);
@@ -70,17 +80,37 @@ Progress TcpTransport::open() {
     int one = 1;
     ::setsockopt(m_fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
-  if (::connect(m_fd.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) == 0) return Progress::done;
+  if (::connect(m_fd.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) == 0) return connected();
   if (errno == EINPROGRESS || errno == EAGAIN) return Progress::want_write;
   return fail("connect", errno);
 }
 
 Progress TcpTransport::progress() {
+  if (m_tunneling) return tunnel();
   int err = 0;
   socklen_t len = sizeof err;
   if (::getsockopt(m_fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
   if (err != 0) return fail("connect", err);
-  return Progress::done;
+  return connected();
+}
+
+Progress TcpTransport::connected() {
+  if (!m_tunnel) return Progress::done;
+  m_tunneling = true;
+  m_tunnel->start();
+  return tunnel();
+}
+
+Progress TcpTransport::tunnel() {
+  const Progress p = m_tunnel->progress(m_fd.get(), m_error);
+  if (p == Progress::done) m_tunneling = false;
+  return p;
+}
+
+const char* TcpTransport::pending() const {
+  if (!m_tunnel) return Transport::pending();
+  if (!m_tunneling) return "the TCP connect to the proxy";
+  return m_tunnel->sending() ? "the proxy to take CONNECT" : "the proxy's answer to CONNECT";
 }
 
 void TcpTransport::close_gracefully(std::chrono::milliseconds wait) {

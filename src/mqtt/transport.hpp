@@ -53,6 +53,9 @@ class Transport {
   virtual void set_user_timeout(std::chrono::milliseconds timeout) { (void)timeout; }
   // What open()/progress() is waiting for, for the log of a connect that timed out.
   virtual const char* pending() const { return "the TCP connect"; }
+  // The last failure needs an operator (a setting, or the proxy's rules, must change):
+  // retried at reconnect_max only, and logged once.
+  virtual bool failed_until_fixed() const { return false; }
   // The fd to wait on; -1 when closed.
   virtual int fd() const = 0;
   // The reason for the last failure, for logs ("connect 127.0.0.1:1883: Connection refused").

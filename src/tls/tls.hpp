@@ -97,6 +97,7 @@ class Transport final : public mqtt::Transport {
   void close_gracefully(std::chrono::milliseconds wait) override;
   void set_user_timeout(std::chrono::milliseconds timeout) override { m_tcp.set_user_timeout(timeout); }
   const char* pending() const override { return m_state == State::handshaking ? "the TLS handshake" : m_tcp.pending(); }
+  bool failed_until_fixed() const override { return m_state == State::connecting && m_tcp.failed_until_fixed(); }
   int fd() const override { return m_tcp.fd(); }
   const char* error() const override { return m_error; }
 

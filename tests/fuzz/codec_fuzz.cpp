@@ -1,12 +1,15 @@
 // Fuzzes every decoder with arbitrary bytes. The first input byte picks the protocol
 // version; the rest is a packet as it would arrive from a server. Decoders must never
 // crash or read outside their input (ASan + UBSan are on); views they return must lie
-// inside it.
+// inside it. The same bytes also go, as an HTTP proxy's answer to CONNECT, to the uplink's
+// proxy tunnel (mqtt/proxy_tunnel.hpp), in pieces of 1 to 8 bytes the first byte picks.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
 
 #include "mqtt/codec/packets.hpp"
+#include "mqtt/proxy_tunnel.hpp"
 
 using namespace edgegw::mqtt;
 
@@ -25,9 +28,37 @@ void check_props(Bytes body, const Properties& props) {
   });
 }
 
+// The answer's head ends at a line feed, never past its bound; after it, nothing more is
+// taken; a refusal or acceptance has a status code that says which; its line is printable.
+void connect_reply(const std::uint8_t* data, std::size_t size) {
+  if (size < 1) return;
+  std::vector<std::uint8_t> answer(data + 1, data + size);
+  const std::size_t piece = (data[0] >> 1 & 7) + 1;
+  ConnectReply r;
+  std::size_t used = 0;
+  for (std::size_t at = 0; at < answer.size(); at += piece) {
+    const std::size_t n = std::min(piece, answer.size() - at);
+    const bool done = r.state() != ConnectReply::State::reading;
+    const std::size_t k = r.feed(std::span(answer.data() + at, n));
+    if (k > n || (done && k != 0)) std::abort();
+    used += k;
+  }
+  if (used > ConnectReply::k_max_head + 1) std::abort();
+  const ConnectReply::State s = r.state();
+  if ((s == ConnectReply::State::accepted || s == ConnectReply::State::refused) && answer[used - 1] != '\n')
+    std::abort();
+  if (s == ConnectReply::State::accepted && r.status() / 100 != 2) std::abort();
+  if (s == ConnectReply::State::refused && (r.status() / 100 == 2 || r.status() < 100 || r.status() > 999))
+    std::abort();
+  for (const char* c = r.status_line(); *c; ++c) {
+    if (*c < 0x20 || *c > 0x7e || c - r.status_line() >= 127) std::abort();
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  connect_reply(data, size);
   if (size < 2) return 0;
   const Version v = (data[0] & 1) ? Version::v5 : Version::v311;
   // Copy into an exact-size heap block so an overread is an ASan report.

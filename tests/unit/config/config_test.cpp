@@ -322,3 +322,58 @@ TEST(Config, a_password_needs_a_username_and_a_status_topic_no_wildcards) {
   EXPECT_EQ(errors[1],
             "gw.toml:16: uplink.password_file: needs a username too (MQTT 3.1.1 sends no password without one)");
 }
+
+// The uplink through an HTTP proxy: its password from a file checked like password_file.
+TEST(Config, an_http_proxy_with_credentials_from_a_file) {
+  test::TempDir dir;
+  const std::string secret = dir.write("proxy-password", "pr0xy-Pa55\n");
+  ::chmod(secret.c_str(), 0600);
+  const std::string text =
+      replace(k_valid, "max_inflight = 32\n",
+              "max_inflight = 32\nproxy = \"http://[::1]:3128\"\nproxy_username = \"gw\"\nproxy_password_file = \"" +
+                  secret + "\"\n");
+  const std::string path = dir.write("gw.toml", text);
+  std::vector<std::string> errors;
+  auto cfg = config::load(path, errors);
+  ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+  EXPECT_EQ(cfg->uplink.proxy.url.host, "::1");
+  EXPECT_EQ(cfg->uplink.proxy.url.port, 3128);
+  EXPECT_EQ(cfg->uplink.proxy.credentials.username, "gw");
+  EXPECT_EQ(cfg->uplink.proxy.credentials.password, "pr0xy-Pa55");
+  EXPECT_TRUE(cfg->ingest.credentials.password_file.empty());
+
+  ::chmod(secret.c_str(), 0640);
+  errors.clear();
+  EXPECT_FALSE(config::load(path, errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], path + ":18: uplink.proxy_password_file: " + secret +
+                           ": readable by group or others (mode 0640); make it the service user's alone (chmod 600)");
+  EXPECT_EQ(errors[0].find("pr0xy"), std::string::npos);
+
+  auto no_proxy = config::parse(k_valid, "gw.toml", errors);
+  ASSERT_TRUE(no_proxy);
+  EXPECT_TRUE(no_proxy->uplink.proxy.url.host.empty()) << "no proxy unless configured (nothing from the environment)";
+}
+
+TEST(Config, rejects_bad_proxy_settings_with_reasons) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"proxy = \"https://p:3128\"", "uplink.proxy: an https:// proxy is not supported; give its http:// address"},
+      {"proxy = \"socks5://p:1080\"", "uplink.proxy: the scheme must be http:// (http://proxy.example.com:3128)"},
+      {"proxy = \"http://p\"", "uplink.proxy: needs a port (http://proxy.example.com:3128)"},
+      {"proxy = \"http://p:0\"", "uplink.proxy: the port must be a number from 1 to 65535"},
+      {"proxy = \"http://u:pw@p:3128\"",
+       "uplink.proxy: put no credentials in the URL; use proxy_username and proxy_password_file"},
+      {"proxy_username = \"gw\"", "uplink.proxy_username: needs uplink.proxy"},
+      {"proxy = \"http://p:3128\"\nproxy_password_file = \"/p\"",
+       "uplink.proxy_password_file: needs proxy_username too"},
+  };
+  for (const auto& [line, error] : cases) {
+    auto errors = errors_for(replace(k_valid, "max_inflight = 32\n", "max_inflight = 32\n" + line + "\n"));
+    ASSERT_FALSE(errors.empty()) << line;
+    EXPECT_EQ(errors.back().substr(errors.back().find(' ') + 1), error) << line;
+  }
+  auto errors = errors_for(replace(k_valid, "url = \"mqtts://broker.example.com:8883\"",
+                                   "url = \"unix:///run/mqtt.sock\"\nproxy = \"http://p:3128\""));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "gw.toml:13: uplink.proxy: a unix:// uplink cannot go through a proxy");
+}
