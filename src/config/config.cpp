@@ -276,6 +276,32 @@ void read_url(Checker& c, const toml::table* t, std::string_view prefix, Url& ur
   else c.error(c.last(), Checker::join(prefix, "url"), why);
 }
 
+// The uplink's brokers: one url, or an array of up to k_max_brokers, preferred first.
+void read_urls(Checker& c, const toml::table* t, std::vector<Url>& urls) {
+  const toml::node* node = t->get("url");
+  if (!node || node->is_string()) {
+    urls.resize(1);
+    return read_url(c, t, "uplink", urls[0]);
+  }
+  const toml::array* arr = node->as_array();
+  if (!arr || arr->empty() || arr->size() > k_max_brokers) {
+    return c.error(node->source(), "uplink.url",
+                   "must be a url, or an array of 1 to " + std::to_string(k_max_brokers) + " urls (preferred first)");
+  }
+  urls.clear();
+  for (const toml::node& el : *arr) {
+    std::string why;
+    const std::optional<Url> u = el.is_string() ? parse_url(el.as_string()->get(), why) : std::nullopt;
+    if (!u) {
+      c.error(el.source(), "uplink.url", el.is_string() ? why : "must be an array of url strings");
+      continue;
+    }
+    for (const Url& v : urls)
+      if (v.text == u->text) c.error(el.source(), "uplink.url", "lists " + u->text + " twice");
+    urls.push_back(*u);
+  }
+}
+
 void read_version(Checker& c, const toml::table* t, std::string_view prefix, MqttVersion& out) {
   int v = c.choice(t, prefix, "mqtt_version", {"3.1.1", "5", "auto"});
   if (v >= 0) out = v == 0 ? MqttVersion::v311 : v == 1 ? MqttVersion::v5 : MqttVersion::automatic;
@@ -389,11 +415,14 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
   }
 
   if (const toml::table* up = c.table(root, "", "uplink", true)) {
-    c.only_known(
-        *up, "uplink",
-        {"url", "topic_prefix", "qos", "max_inflight", "mqtt_version", "client_id", "keepalive", "drain_rate",
-         "status_topic", "username", "password_file", "connect_timeout", "reconnect_min", "reconnect_max", "tls"});
-    read_url(c, up, "uplink", cfg.uplink.url);
+    c.only_known(*up, "uplink",
+                 {"url", "topic_prefix", "qos", "max_inflight", "mqtt_version", "client_id", "keepalive", "drain_rate",
+                  "status_topic", "username", "password_file", "connect_timeout", "reconnect_min", "reconnect_max",
+                  "tls", "probe_interval"});
+    read_urls(c, up, cfg.uplink.urls);
+    if (!cfg.uplink.urls.empty()) cfg.uplink.url = cfg.uplink.urls[0];
+    c.duration(up, "uplink", "probe_interval", cfg.uplink.probe_interval, std::chrono::seconds(1),
+               std::chrono::hours(24));
     if (c.string(up, "uplink", "topic_prefix", cfg.uplink.topic_prefix, false) &&
         cfg.uplink.topic_prefix.find_first_of("+#") != std::string::npos) {
       c.error(c.last(), "uplink.topic_prefix", "cannot hold the wildcards '+' or '#'");
