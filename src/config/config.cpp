@@ -279,27 +279,24 @@ void read_url(Checker& c, const toml::table* t, std::string_view prefix, Url& ur
 // The uplink's brokers: one url, or an array of up to k_max_brokers, preferred first.
 void read_urls(Checker& c, const toml::table* t, std::vector<Url>& urls) {
   const toml::node* node = t->get("url");
+  std::vector<std::string> texts;
   if (!node || node->is_string()) {
     urls.resize(1);
     return read_url(c, t, "uplink", urls[0]);
   }
-  const toml::array* arr = node->as_array();
-  if (!arr || arr->empty() || arr->size() > k_max_brokers) {
-    return c.error(node->source(), "uplink.url",
-                   "must be a url, or an array of 1 to " + std::to_string(k_max_brokers) + " urls (preferred first)");
-  }
-  urls.clear();
-  for (const toml::node& el : *arr) {
+  static_assert(k_max_brokers == 4, "the message below says 4");
+  constexpr const char* k_what = "must be a url, or an array of 1 to 4 urls (preferred first)";
+  if (!node->is_array()) return c.error(node->source(), "uplink.url", k_what);
+  if (!c.strings(t, "uplink", "url", texts, true)) return;
+  if (texts.empty() || texts.size() > k_max_brokers) return c.error(c.last(), "uplink.url", k_what);
+  for (const std::string& text : texts) {
     std::string why;
-    const std::optional<Url> u = el.is_string() ? parse_url(el.as_string()->get(), why) : std::nullopt;
-    if (!u) {
-      c.error(el.source(), "uplink.url", el.is_string() ? why : "must be an array of url strings");
-      continue;
-    }
-    for (const Url& v : urls)
-      if (v.text == u->text) c.error(el.source(), "uplink.url", "lists " + u->text + " twice");
-    urls.push_back(*u);
+    if (auto parsed = parse_url(text, why)) urls.push_back(*parsed);
+    else c.error(c.last(), "uplink.url", why);
   }
+  for (std::size_t i = 0; i < texts.size(); ++i)
+    if (std::count(texts.begin(), texts.begin() + static_cast<long>(i), texts[i]) > 0)
+      return c.error(c.last(), "uplink.url", "lists " + texts[i] + " twice");
 }
 
 void read_version(Checker& c, const toml::table* t, std::string_view prefix, MqttVersion& out) {

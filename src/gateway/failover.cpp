@@ -26,8 +26,7 @@ class Failover::Target final : public mqtt::Transport {
   const char* error() const override { return to->error(); }
 };
 
-Failover::Failover(event::Loop& loop, const config::Uplink& config)
-    : m_loop(loop), m_config(config), m_timer(loop, *this) {
+Failover::Failover(event::Loop& loop, const config::Uplink& config) : m_config(config), m_timer(loop, *this) {
   set_current(0);
 }
 

@@ -79,7 +79,6 @@ class Failover final : private event::Timer::Handler {
   }
   void set_current(unsigned broker);
 
-  event::Loop& m_loop;
   const config::Uplink& m_config;
   std::vector<Link> m_links;  // one per broker
   std::array<std::unique_ptr<Target>, 2> m_targets;

@@ -334,8 +334,8 @@ TEST(Config, rejects_a_bad_list_of_uplink_brokers_naming_the_line) {
       {"url = [\"mqtt://a:1\", \"mqtt://b:1\", \"mqtt://c:1\", \"mqtt://d:1\", \"mqtt://e:1\"]",
        "gw.toml:12: uplink.url: must be a url, or an array of 1 to 4 urls (preferred first)"},
       {"url = [\"mqtt://a:1\",\n  \"http://b:1\"]",
-       "gw.toml:13: uplink.url: the scheme must be mqtt://, mqtts:// or unix://"},
-      {"url = [\"mqtt://a:1\", 7]", "gw.toml:12: uplink.url: must be an array of url strings"},
+       "gw.toml:12: uplink.url: the scheme must be mqtt://, mqtts:// or unix://"},
+      {"url = [\"mqtt://a:1\", 7]", "gw.toml:12: uplink.url: must be an array of strings"},
       {"url = [\"mqtt://a:1\", \"mqtt://a:1\"]", "gw.toml:12: uplink.url: lists mqtt://a:1 twice"},
       {"url = 7", "gw.toml:12: uplink.url: must be a url, or an array of 1 to 4 urls (preferred first)"},
   };
