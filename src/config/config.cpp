@@ -295,6 +295,29 @@ void read_url(Checker& c, const toml::table* t, std::string_view prefix, Url& ur
   else c.error(c.last(), Checker::join(prefix, "url"), why);
 }
 
+// The uplink's brokers: one url, or an array of up to k_max_brokers, preferred first.
+void read_urls(Checker& c, const toml::table* t, std::vector<Url>& urls) {
+  const toml::node* node = t->get("url");
+  std::vector<std::string> texts;
+  if (!node || node->is_string()) {
+    urls.resize(1);
+    return read_url(c, t, "uplink", urls[0]);
+  }
+  static_assert(k_max_brokers == 4, "the message below says 4");
+  constexpr const char* k_what = "must be a url, or an array of 1 to 4 urls (preferred first)";
+  if (!node->is_array()) return c.error(node->source(), "uplink.url", k_what);
+  if (!c.strings(t, "uplink", "url", texts, true)) return;
+  if (texts.empty() || texts.size() > k_max_brokers) return c.error(c.last(), "uplink.url", k_what);
+  for (const std::string& text : texts) {
+    std::string why;
+    if (auto parsed = parse_url(text, why)) urls.push_back(*parsed);
+    else c.error(c.last(), "uplink.url", why);
+  }
+  for (std::size_t i = 0; i < texts.size(); ++i)
+    if (std::count(texts.begin(), texts.begin() + static_cast<long>(i), texts[i]) > 0)
+      return c.error(c.last(), "uplink.url", "lists " + texts[i] + " twice");
+}
+
 void read_version(Checker& c, const toml::table* t, std::string_view prefix, MqttVersion& out) {
   int v = c.choice(t, prefix, "mqtt_version", {"3.1.1", "5", "auto"});
   if (v >= 0) out = v == 0 ? MqttVersion::v311 : v == 1 ? MqttVersion::v5 : MqttVersion::automatic;
@@ -419,8 +442,11 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     c.only_known(*up, "uplink",
                  {"url", "topic_prefix", "qos", "max_inflight", "mqtt_version", "client_id", "keepalive", "drain_rate",
                   "status_topic", "username", "password_file", "connect_timeout", "reconnect_min", "reconnect_max",
-                  "tls", "proxy", "proxy_username", "proxy_password_file"});
-    read_url(c, up, "uplink", cfg.uplink.url);
+                  "tls", "proxy", "proxy_username", "proxy_password_file", "probe_interval"});
+    read_urls(c, up, cfg.uplink.urls);
+    if (!cfg.uplink.urls.empty()) cfg.uplink.url = cfg.uplink.urls[0];
+    c.duration(up, "uplink", "probe_interval", cfg.uplink.probe_interval, std::chrono::seconds(1),
+               std::chrono::hours(24));
     if (c.string(up, "uplink", "topic_prefix", cfg.uplink.topic_prefix, false) &&
         cfg.uplink.topic_prefix.find_first_of("+#") != std::string::npos) {
       c.error(c.last(), "uplink.topic_prefix", "cannot hold the wildcards '+' or '#'");

@@ -68,8 +68,14 @@ struct Ingest {
   Tls tls;
 };
 
+// The most brokers uplink.url may list.
+inline constexpr std::size_t k_max_brokers = 4;
+
 struct Uplink {
-  Url url;
+  Url url;                // the preferred broker: urls[0]
+  std::vector<Url> urls;  // every broker, preferred first (docs/CONFIG.md, uplink.url)
+  // While on a fallback broker, a preferred one is tried this often (failover.hpp).
+  std::chrono::nanoseconds probe_interval = std::chrono::seconds(60);
   std::string topic_prefix;
   std::uint8_t qos = 1;
   std::uint16_t max_inflight = 64;

@@ -49,19 +49,28 @@ class Gateway::IngestHandler final : public mqtt::SessionHandler {
   Gateway& m_g;
 };
 
+// Of one of the uplink sessions: the one in use, or the probe (failover.hpp).
 class Gateway::UplinkHandler final : public mqtt::SessionHandler {
  public:
-  explicit UplinkHandler(Gateway& g) : m_g(g) {}
+  UplinkHandler(Gateway& g, unsigned session) : m_g(g), m_session(session) {}
   void on_connected(bool) override {
-    EGW_LOG(notice, "uplink: connected to %s", m_g.m_config.uplink.url.text.c_str());
-    log_tls("uplink", m_g.m_up);
-    m_g.m_presence.online(*m_g.m_uplink, m_g.m_spool->backlog(), m_g.oldest_age_s());
-    m_g.on_uplink_state();
+    switch (m_g.m_failover.connected(m_session)) {
+      case Failover::Role::active:
+        EGW_LOG(notice, "uplink: connected to %s", m_g.m_failover.describe());
+        log_tls("uplink", m_g.m_failover.active_link());
+        m_g.m_presence.online(*m_g.m_uplink, m_g.m_spool->backlog(), m_g.oldest_age_s());
+        m_g.on_uplink_state();
+        break;
+      case Failover::Role::probe: m_g.switch_uplink(); break;
+      case Failover::Role::other: break;
+    }
   }
   void on_disconnected(const mqtt::DisconnectInfo& info) override {
-    if (!info.repeated)
-      EGW_LOG_LIMITED(warning, "uplink: disconnected from %s: %s", m_g.m_config.uplink.url.text.c_str(), info.detail);
-    m_g.on_uplink_state();
+    const bool active = m_g.m_uplink == m_g.m_uplinks[m_session].get();
+    if (active && !info.repeated)
+      EGW_LOG_LIMITED(warning, "uplink: disconnected from %s: %s", m_g.m_failover.describe(), info.detail);
+    m_g.m_failover.disconnected(m_session, info);
+    if (active) m_g.on_uplink_state();
   }
   void on_message(const mqtt::Message& m, mqtt::AckToken) override { m_g.m_pool->release(m.slot); }
   void on_published(std::uint64_t cookie, mqtt::Reason reason) override {
@@ -71,6 +80,7 @@ class Gateway::UplinkHandler final : public mqtt::SessionHandler {
 
  private:
   Gateway& m_g;
+  unsigned m_session;
 };
 
 Gateway::Gateway(event::Loop& loop, const config::Config& config, spool::Disk* disk, Transports transports)
@@ -88,10 +98,8 @@ bool Gateway::start(std::string& error) {
     if (!make_link(c.ingest.url, c.ingest.tls, "ingest.tls", m_in, error)) return false;
     m_transports.ingest = m_in.transport.get();
   }
-  if (!m_transports.uplink) {
-    if (!make_link(c.uplink.url, c.uplink.tls, "uplink.tls", m_up, error, &c.uplink.proxy)) return false;
-    m_transports.uplink = m_up.transport.get();
-  }
+  if (m_transports.uplink) m_failover.use_transport(*m_transports.uplink);
+  else if (!m_failover.make_links(error)) return false;
 
   spool::Options so;
   so.dir = c.gateway.state_dir + "/spool";
@@ -166,8 +174,12 @@ bool Gateway::start(std::string& error) {
   // gw and seq user properties) = 112 bytes. The session keeps 1 KiB more for acks and pings.
   constexpr std::size_t k_publish_overhead = 128;
   up.tx_buffer_bytes = c.pool.slot_bytes + c.uplink.topic_prefix.size() + k_publish_overhead + 1024;
-  m_up_handler = std::make_unique<UplinkHandler>(*this);
-  m_uplink = std::make_unique<mqtt::Session>(m_loop, *m_transports.uplink, nullptr, up, *m_up_handler);
+  for (unsigned i = 0; i < (m_failover.enabled() ? 2u : 1u); ++i) {
+    m_up_handlers[i] = std::make_unique<UplinkHandler>(*this, i);
+    m_uplinks[i] = std::make_unique<mqtt::Session>(m_loop, m_failover.transport(i), nullptr, up, *m_up_handlers[i]);
+  }
+  m_failover.attach(m_uplinks[0].get(), m_uplinks[1].get());
+  m_uplink = m_uplinks[0].get();
 
   m_phase = Phase::running;
   m_started_at = m_loop.now();
@@ -176,7 +188,7 @@ bool Gateway::start(std::string& error) {
   EGW_LOG(notice,
           "gateway %s: %s -> %s, pool %u x %u bytes, spool %" PRIu64
           " bytes max in %s, sync %s, commit interval %.1f ms",
-          c.gateway.id.c_str(), c.ingest.url.text.c_str(), c.uplink.url.text.c_str(), c.pool.slots, c.pool.slot_bytes,
+          c.gateway.id.c_str(), c.ingest.url.text.c_str(), m_failover.describe(), c.pool.slots, c.pool.slot_bytes,
           c.spool.max_bytes, so.dir.c_str(), so.sync ? "batch" : "none",
           std::chrono::duration<double, std::milli>(c.spool.commit_interval).count());
   schedule();
@@ -340,6 +352,27 @@ void Gateway::describe_subscriptions(mqtt::Bytes states) {
 // ---- uplink -------------------------------------------------------------------------
 
 void Gateway::on_uplink_state() { schedule(); }
+
+// The probe of a preferred broker connected (failover.hpp): it is the uplink from now on.
+// The window in flight goes on it again, in order, with the original seq (records leave
+// the spool only on PUBACK), then the old connection ends; what it had acknowledged
+// without its PUBACK reaching us is sent twice, at most a window.
+void Gateway::switch_uplink() {
+  mqtt::Session& old = *m_uplink;
+  m_uplink = &m_failover.active();
+  for (Inflight& e : m_inflight) {
+    if (e.acked || e.refused) continue;
+    ++m_counters.resent_on_switch;
+    if (send(e) == mqtt::PublishStatus::queued) continue;
+    e.refused = true;  // the new broker does not take it now: sent again later, in its place
+    if (!m_refused_timer.armed()) m_refused_timer.arm_in(m_refusals.next_delay());
+  }
+  m_failover.retire(old);
+  log_tls("uplink", m_failover.active_link());
+  m_presence.on_published();  // a status unacknowledged on the old connection is gone with it
+  m_presence.online(*m_uplink, m_spool->backlog(), oldest_age_s());
+  on_uplink_state();
+}
 
 bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes payload, bool retain, std::uint64_t seq,
                       std::uint64_t received_ns) {
@@ -582,6 +615,7 @@ void Gateway::fatal() {
 // A stop of ours, clean or not, is no broken connection: the will does not say it, so the
 // status goes `offline` first.
 void Gateway::stop_uplink() {
+  m_failover.stop();
   m_presence.offline(*m_uplink);
   m_uplink->stop();
 }

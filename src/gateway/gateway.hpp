@@ -28,7 +28,8 @@
 // The files of the gateway: this pipeline (gateway.cpp), what it shows of itself
 // (status.cpp: summary and snapshot), its connections (link.hpp), the drain rate's token
 // bucket (token_bucket.hpp), timestamps (clock.hpp), upstream refusals (refusals.hpp), the
-// online status (presence.hpp), the reload of its TLS and password files (reload.hpp);
+// online status (presence.hpp), the reload of its TLS and password files (reload.hpp), the
+// uplink's brokers in order of preference (failover.hpp);
 // around it, the service (service.hpp), the self-test and the canary.
 #pragma once
 
@@ -39,6 +40,7 @@
 
 #include "config/config.hpp"
 #include "event/loop.hpp"
+#include "gateway/failover.hpp"
 #include "gateway/link.hpp"
 #include "gateway/presence.hpp"
 #include "gateway/refusals.hpp"
@@ -62,6 +64,7 @@ struct Counters {
   std::uint64_t refused_upstream = 0;  // upstream PUBACKs with a failure reason (a resend counts again)
   std::uint64_t dropped_refused = 0;   // of those, messages dropped: refused for good (Refusals::for_good)
   std::uint64_t disk_stalls = 0;       // syncs that were on the disk for k_disk_stall or longer
+  std::uint64_t resent_on_switch = 0;  // sent again on the new uplink at a switch of brokers (failover.hpp)
 };
 
 // A sync on the disk this long is reported (log, status, metrics). A good sync takes
@@ -159,6 +162,7 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   void on_message(const mqtt::Message& m, mqtt::AckToken token);
   void on_published(std::uint64_t seq, mqtt::Reason reason);
   void on_uplink_state();
+  void switch_uplink();
   bool append(Received& r);
   void append_held();
   void kick();
@@ -193,11 +197,16 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   bool m_sync_registered = false;
   event::TimePoint m_sync_started{};  // of the last job
 
-  Link m_in, m_up;
-  Transports m_transports;  // what the sessions run over: m_in/m_up's, or the test's
+  Link m_in;
+  Failover m_failover{m_loop, m_config.uplink};  // the uplink's links
+  Transports m_transports;                       // what the sessions run over: m_in's and m_failover's, or the test's
   std::unique_ptr<IngestHandler> m_in_handler;
-  std::unique_ptr<UplinkHandler> m_up_handler;
-  std::unique_ptr<mqtt::Session> m_ingest, m_uplink;
+  std::unique_ptr<UplinkHandler> m_up_handlers[2];
+  std::unique_ptr<mqtt::Session> m_ingest;
+  // The second uplink session probes a preferred broker (only with several: failover.hpp);
+  // m_uplink is the one in use.
+  std::unique_ptr<mqtt::Session> m_uplinks[2];
+  mqtt::Session* m_uplink = nullptr;
   event::Timer m_kick_timer, m_drain_timer, m_grace_timer, m_refused_timer, m_stall_timer;
   Refusals m_refusals;
   Presence m_presence{m_config.uplink.status_topic};

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "gateway/gateway.hpp"
@@ -45,24 +46,30 @@ bool read_again(const Link& link, const config::Credentials& credentials, const 
   return true;
 }
 
-// Session `name` takes what changed: a clean DISCONNECT, then a connect at once.
-void apply(const char* name, Link& link, mqtt::Session& session, const config::Credentials& credentials, Fresh& fresh,
-           std::string& password_in_use) {
-  if (!fresh.tls_changed && !fresh.password_changed) {
-    if (link.context || !credentials.password_file.empty())
+// Session `name` takes what changed, on every link it may use (the uplink has one per
+// broker, all on [uplink.tls]): a clean DISCONNECT, then a connect at once.
+void apply(const char* name, std::span<Link> links, std::span<Fresh> fresh, mqtt::Session& session,
+           const config::Credentials& credentials, std::string& password_in_use) {
+  bool tls_changed = false;
+  for (const Fresh& f : fresh) tls_changed = tls_changed || f.tls_changed;
+  const bool password_changed = fresh[0].password_changed;
+  if (!tls_changed && !password_changed) {
+    if (links[0].context || !credentials.password_file.empty())
       EGW_LOG(info, "reload: %s: files unchanged, connection kept", name);
     return;
   }
   session.stop();  // the unacknowledged window stays, to be resent with its seq
-  if (fresh.tls_changed) {
+  if (tls_changed) {
     char text[320];
-    fresh.context->describe(text, sizeof text);
-    link.tls->use(*fresh.context);
-    link.context = std::move(fresh.context);
+    fresh[0].context->describe(text, sizeof text);
+    for (std::size_t i = 0; i < links.size(); ++i) {
+      links[i].tls->use(*fresh[i].context);
+      links[i].context = std::move(fresh[i].context);
+    }
     EGW_LOG(notice, "reload: %s: new TLS files loaded: %s", name, text);
   }
-  if (fresh.password_changed) {
-    password_in_use = std::move(fresh.password);
+  if (password_changed) {
+    password_in_use = std::move(fresh[0].password);
     session.set_password(password_in_use);
     EGW_LOG(notice, "reload: %s: new password loaded from %s", name, credentials.password_file.c_str());
   }
@@ -84,10 +91,17 @@ bool Gateway::reload() {
   EGW_LOG(notice,
           "reload: reading tls.ca_file, tls.cert_file, tls.key_file and password_file again; every other setting "
           "takes effect at a restart");
-  Fresh in, up;
+  // The uplink's links, one per broker; none when a test gave the transport.
+  Link none;
+  std::span<Link> up_links = m_failover.links();
+  if (up_links.empty()) up_links = {&none, 1};
+  Fresh in;
+  std::vector<Fresh> up(up_links.size());
   std::string error;
-  if (!read_again(m_in, m_config.ingest.credentials, m_reloads.password[0], in, error) ||
-      !read_again(m_up, m_config.uplink.credentials, m_reloads.password[1], up, error)) {
+  bool read = read_again(m_in, m_config.ingest.credentials, m_reloads.password[0], in, error);
+  for (std::size_t i = 0; read && i < up.size(); ++i)
+    read = read_again(up_links[i], m_config.uplink.credentials, m_reloads.password[1], up[i], error);
+  if (!read) {
     ++m_reloads.failed;
     std::snprintf(m_reloads.last_error, sizeof m_reloads.last_error, "%s", error.c_str());
     EGW_LOG(error, "reload: %s; nothing changed: the certificates, keys and passwords in use are kept", error.c_str());
@@ -95,8 +109,12 @@ bool Gateway::reload() {
   }
   ++m_reloads.done;
   m_reloads.last_error[0] = '\0';
-  apply("ingest", m_in, *m_ingest, m_config.ingest.credentials, in, m_reloads.password[0]);
-  apply("uplink", m_up, *m_uplink, m_config.uplink.credentials, up, m_reloads.password[1]);
+  apply("ingest", {&m_in, 1}, {&in, 1}, *m_ingest, m_config.ingest.credentials, m_reloads.password[0]);
+  apply("uplink", up_links, up, *m_uplink, m_config.uplink.credentials, m_reloads.password[1]);
+  // The probe session (several brokers) connects with the same password.
+  for (auto& s : m_uplinks)
+    if (s && s.get() != m_uplink && !m_config.uplink.credentials.password_file.empty())
+      s->set_password(m_reloads.password[1]);
   const timespec now = mtime_of(m_config.source);
   if (now.tv_sec != m_reloads.config_mtime.tv_sec || now.tv_nsec != m_reloads.config_mtime.tv_nsec) {
     EGW_LOG(warning,

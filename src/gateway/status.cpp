@@ -24,7 +24,11 @@ void Gateway::snapshot(observe::Snapshot& out) const {
   out.uptime_s = std::chrono::duration<double>(m_loop.now() - m_started_at).count();
   out.ingest_state = mqtt::state_name(m_ingest->state());
   out.uplink_state = mqtt::state_name(m_uplink->state());
-  out.uplink_tls = m_up.tls ? m_up.tls->ciphersuite() : "";
+  const Link& up = m_failover.active_link();
+  out.uplink_tls = up.tls ? up.tls->ciphersuite() : "";
+  out.uplink_broker = m_failover.describe();
+  out.uplink_probe = m_failover.enabled() ? m_failover.probe_state() : "";
+  out.uplink_switches = m_failover.switches();
   out.pool_in_use = m_pool->in_use();
   out.pool_high_water = m_pool->high_water();
   out.pool_slots = m_pool->slot_count();
@@ -42,7 +46,9 @@ void Gateway::snapshot(observe::Snapshot& out) const {
   out.durable = m_counters.acked_local;
   out.forwarded = m_counters.forwarded;
   out.replayed = m_counters.replayed;
-  out.duplicates_suspected = m_uplink->counters().resent;
+  out.duplicates_suspected = m_counters.resent_on_switch;
+  for (const auto& session : m_uplinks)
+    if (session) out.duplicates_suspected += session->counters().resent;
   out.dropped_full = s.dropped_records;
   out.dropped_corrupt = s.corrupt;
   out.refused_upstream = m_counters.refused_upstream;
@@ -57,8 +63,13 @@ void Gateway::snapshot(observe::Snapshot& out) const {
     return session.counters().connects > 0 ? session.counters().connects - 1 : 0;
   };
   out.ingest_reconnects = reconnects(*m_ingest);
-  out.uplink_reconnects = reconnects(*m_uplink);
-  out.tls_failures = (m_in.tls ? m_in.tls->stats().failures : 0) + (m_up.tls ? m_up.tls->stats().failures : 0);
+  // Connections of either uplink session, less the first and the probes' that were switches.
+  std::uint64_t uplink_connects = 0;
+  for (const auto& session : m_uplinks)
+    if (session) uplink_connects += session->counters().connects;
+  const std::uint64_t not_reconnects = 1 + m_failover.switches();
+  out.uplink_reconnects = uplink_connects > not_reconnects ? uplink_connects - not_reconnects : 0;
+  out.tls_failures = (m_in.tls ? m_in.tls->stats().failures : 0) + (up.tls ? up.tls->stats().failures : 0);
   out.fsyncs = s.fsyncs;
   out.commits = s.commits;
   out.cursor_writes = s.cursor_writes;

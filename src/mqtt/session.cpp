@@ -597,6 +597,13 @@ PublishStatus Session::publish(const OutMessage& message, std::uint64_t cookie) 
   return PublishStatus::queued;
 }
 
+void Session::drop_publishes() {
+  m_out.clear();
+  m_out_next = m_out.head();
+  m_outstanding = 0;
+  m_strikes = 0;
+}
+
 void Session::ack(AckToken token) {
   if (token.connection != m_connection || !m_acks.holds(token.position)) {
     ++m_counters.stale_acks;

@@ -209,6 +209,9 @@ class Session final : private event::IoHandler,
   void set_password(std::optional<std::string> password) { m_options.password = std::move(password); }
 
   PublishStatus publish(const OutMessage& message, std::uint64_t cookie);
+  // Forgets the QoS 1 publishes queued, without on_published(), before a stop() (the
+  // application sends them on another session: gateway/failover.hpp).
+  void drop_publishes();
   // How many more QoS 1 messages publish() would take now.
   std::uint32_t publish_room() const { return static_cast<std::uint32_t>(m_out.room()); }
 

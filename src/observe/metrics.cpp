@@ -50,6 +50,8 @@ constexpr Counter k_counters[] = {
     {"refused_oversize", "Messages larger than a pool slot, acknowledged and dropped", &Snapshot::refused_oversize},
     {"ingest_reconnects", "Reconnections to the local broker", &Snapshot::ingest_reconnects},
     {"uplink_reconnects", "Reconnections to the upstream broker", &Snapshot::uplink_reconnects},
+    {"uplink_switches", "Switches back to a preferred upstream broker after its probe connected",
+     &Snapshot::uplink_switches},
     {"tls_failures", "TLS handshakes that failed", &Snapshot::tls_failures},
     {"spool_fsyncs", "fsync and fdatasync calls on the spool", &Snapshot::fsyncs},
     {"spool_commits", "Batches of records made durable (group commits)", &Snapshot::commits},
@@ -74,8 +76,9 @@ void Text::add(const char* fmt, ...) {
 
 void render_text(const Snapshot& s, Text& out) {
   out.add("edgegw %s, gateway %s, up %.0f s\n", s.version, s.gateway_id, s.uptime_s);
-  out.add("  ingest   %s%s%s\n  uplink   %s%s%s\n", s.ingest_state, s.ingest_subscriptions[0] ? ", " : "",
-          s.ingest_subscriptions, s.uplink_state, s.uplink_tls[0] ? ", TLS " : "", s.uplink_tls);
+  out.add("  ingest   %s%s%s\n  uplink   %s%s%s%s%s%s%s\n", s.ingest_state, s.ingest_subscriptions[0] ? ", " : "",
+          s.ingest_subscriptions, s.uplink_state, s.uplink_broker[0] ? ", " : "", s.uplink_broker,
+          s.uplink_probe[0] ? ", probe " : "", s.uplink_probe, s.uplink_tls[0] ? ", TLS " : "", s.uplink_tls);
   out.add("  pool     %u of %u slots in use (high water %u)\n", s.pool_in_use, s.pool_slots, s.pool_high_water);
   out.add("  spool    %llu records, %llu of %llu bytes, oldest %.1f s\n",
           static_cast<unsigned long long>(s.spool_records), static_cast<unsigned long long>(s.spool_bytes),
@@ -111,8 +114,10 @@ void render_text(const Snapshot& s, Text& out) {
 
 void render_json(const Snapshot& s, Text& out) {
   out.add("{\"version\":\"%s\",\"gateway\":\"%s\",\"uptime_s\":%.1f,", s.version, s.gateway_id, s.uptime_s);
-  out.add("\"ingest\":{\"state\":\"%s\",\"subscriptions\":\"%s\"},\"uplink\":{\"state\":\"%s\",\"tls\":\"%s\"},",
-          s.ingest_state, s.ingest_subscriptions, s.uplink_state, s.uplink_tls);
+  out.add(
+      "\"ingest\":{\"state\":\"%s\",\"subscriptions\":\"%s\"},"
+      "\"uplink\":{\"state\":\"%s\",\"broker\":\"%s\",\"probe\":\"%s\",\"tls\":\"%s\"},",
+      s.ingest_state, s.ingest_subscriptions, s.uplink_state, s.uplink_broker, s.uplink_probe, s.uplink_tls);
   out.add("\"pool\":{\"in_use\":%u,\"high_water\":%u,\"slots\":%u},", s.pool_in_use, s.pool_high_water, s.pool_slots);
   out.add(
       "\"spool\":{\"records\":%llu,\"bytes\":%llu,\"max_bytes\":%llu,\"oldest_age_s\":%.3f,\"full\":%s,"

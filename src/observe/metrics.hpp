@@ -27,7 +27,9 @@ struct Snapshot {
   double uptime_s = 0;
   const char* ingest_state = "";
   const char* uplink_state = "";
-  const char* uplink_tls = "";  // cipher suite, "" without TLS
+  const char* uplink_tls = "";     // cipher suite, "" without TLS
+  const char* uplink_broker = "";  // the url, or "broker 2 of 3 (url)" with several (failover)
+  const char* uplink_probe = "";   // several brokers: the probe of a preferred one ("off", "waiting", ...)
   std::uint32_t pool_in_use = 0, pool_high_water = 0, pool_slots = 0;
   std::uint64_t spool_bytes = 0, spool_max_bytes = 0, spool_records = 0;
   double spool_oldest_age_s = 0;     // of the oldest unacknowledged record; 0 when none
@@ -39,7 +41,7 @@ struct Snapshot {
   std::uint64_t received = 0, durable = 0, forwarded = 0, replayed = 0, duplicates_suspected = 0;
   std::uint64_t dropped_full = 0, dropped_corrupt = 0, refused_upstream = 0, refused_oversize = 0;
   std::uint64_t ingest_reconnects = 0, uplink_reconnects = 0, tls_failures = 0, fsyncs = 0;
-  std::uint64_t commits = 0, cursor_writes = 0, disk_stalls = 0;
+  std::uint64_t commits = 0, cursor_writes = 0, disk_stalls = 0, uplink_switches = 0;
   std::uint64_t dropped_refused = 0, retain_stripped = 0, ingest_sessions_lost = 0, subscribe_refusals = 0;
   std::uint64_t reloads = 0, reload_failures = 0;
   const char* reload_error = "";  // why the last reload was refused; "" when it worked (or none)

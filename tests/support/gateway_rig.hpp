@@ -34,14 +34,15 @@ struct RigOptions {
   std::string binary = "edgegw";
   std::uint32_t slots = 256;
   std::uint32_t slot_bytes = 1024;
-  bool uplink_tls = false;      // uplink over mutual TLS to a second, TLS listener upstream
-  std::string extra;            // more TOML at the end of the config (e.g. a [metrics] table)
-  std::string local_broker;     // more mosquitto.conf lines for the local broker
-  std::string upstream_broker;  // ... and for the upstream one
-  std::string broker_head;      // mosquitto.conf lines before the listeners, for both brokers
-  std::string ingest_url;       // another local broker than the rig's (a scripted one)
-  std::string uplink_url;       // another upstream broker than the rig's (aedes)
-  std::string state_dir;        // gateway.state_dir elsewhere (a test's own file system); empty: in dir()
+  bool uplink_tls = false;               // uplink over mutual TLS to a second, TLS listener upstream
+  std::string extra;                     // more TOML at the end of the config (e.g. a [metrics] table)
+  std::string local_broker;              // more mosquitto.conf lines for the local broker
+  std::string upstream_broker;           // ... and for the upstream one
+  std::string broker_head;               // mosquitto.conf lines before the listeners, for both brokers
+  std::string ingest_url;                // another local broker than the rig's (a scripted one)
+  std::string uplink_url;                // another upstream broker than the rig's (aedes)
+  std::vector<std::string> uplink_urls;  // several upstream brokers, preferred first (failover)
+  std::string state_dir;                 // gateway.state_dir elsewhere (a test's own file system); empty: in dir()
 };
 
 // What the verifier saw, as numbers (the sensors publish "0", "1", ...).
@@ -144,6 +145,10 @@ class Rig {
     m_options.uplink_url = url;
     write_config();
   }
+  void set_uplink_urls(std::vector<std::string> urls) {
+    m_options.uplink_urls = std::move(urls);
+    write_config();
+  }
   void set_ingest_url(const std::string& url) {
     m_options.ingest_url = url;
     write_config();
@@ -155,7 +160,7 @@ class Rig {
       << "[ingest]\nurl = \"" << (m_options.ingest_url.empty() ? m_local.url() : m_options.ingest_url)
       << "\"\ntopics = [\"sensors/#\"]\nreceive_maximum = " << m_options.receive_maximum << "\n"
       << m_options.ingest << "\n"
-      << "[uplink]\nurl = \"" << uplink_url() << "\"\ntopic_prefix = \"up/\"\n"
+      << "[uplink]\nurl = " << uplink_urls() << "\ntopic_prefix = \"up/\"\n"
       << m_options.uplink << "\n"
       << (m_tls_port ? "[uplink.tls]\nca_file = \"" + cert("ca.pem") + "\"\ncert_file = \"" + cert("client.pem") +
                            "\"\nkey_file = \"" + cert("client.key") + "\"\n"
@@ -272,6 +277,13 @@ class Rig {
     if (!m_tls_port) return "";
     return "listener " + std::to_string(m_tls_port) + " 127.0.0.1\n" +
            listener("server.pem", "require_certificate true\n");
+  }
+  // uplink.url's value: the url, or the array of uplink_urls
+  std::string uplink_urls() const {
+    if (m_options.uplink_urls.empty()) return "\"" + uplink_url() + "\"";
+    std::string list = "[";
+    for (const std::string& u : m_options.uplink_urls) list += (list.size() > 1 ? ", \"" : "\"") + u + "\"";
+    return list + "]";
   }
   std::string uplink_url() const {
     if (!m_options.uplink_url.empty()) return m_options.uplink_url;

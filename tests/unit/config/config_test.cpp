@@ -377,3 +377,40 @@ TEST(Config, rejects_bad_proxy_settings_with_reasons) {
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0], "gw.toml:13: uplink.proxy: a unix:// uplink cannot go through a proxy");
 }
+
+TEST(Config, uplink_url_may_list_several_brokers_preferred_first) {
+  std::vector<std::string> errors;
+  auto cfg = config::parse(replace(k_valid, "url = \"mqtts://broker.example.com:8883\"",
+                                   "url = [\"mqtts://a.example.com:8883\", \"mqtt://[::1]:1884\"]\n"
+                                   "probe_interval = \"5s\""),
+                           "gw.toml", errors);
+  ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+  ASSERT_EQ(cfg->uplink.urls.size(), 2u);
+  EXPECT_EQ(cfg->uplink.url.host, "a.example.com");
+  EXPECT_EQ(cfg->uplink.urls[1].port, 1884);
+  EXPECT_EQ(cfg->uplink.probe_interval, std::chrono::seconds(5));
+  cfg = config::parse(k_valid, "gw.toml", errors);
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(cfg->uplink.urls.size(), 1u);
+  EXPECT_EQ(cfg->uplink.probe_interval, std::chrono::seconds(60));
+}
+
+TEST(Config, rejects_a_bad_list_of_uplink_brokers_naming_the_line) {
+  const std::string url = "url = \"mqtts://broker.example.com:8883\"";
+  struct Case {
+    const char* to;
+    const char* error;
+  } cases[] = {
+      {"url = []", "gw.toml:12: uplink.url: must be a url, or an array of 1 to 4 urls (preferred first)"},
+      {"url = [\"mqtt://a:1\", \"mqtt://b:1\", \"mqtt://c:1\", \"mqtt://d:1\", \"mqtt://e:1\"]",
+       "gw.toml:12: uplink.url: must be a url, or an array of 1 to 4 urls (preferred first)"},
+      {"url = [\"mqtt://a:1\",\n  \"http://b:1\"]",
+       "gw.toml:12: uplink.url: the scheme must be mqtt://, mqtts:// or unix://"},
+      {"url = [\"mqtt://a:1\", 7]", "gw.toml:12: uplink.url: must be an array of strings"},
+      {"url = [\"mqtt://a:1\", \"mqtt://a:1\"]", "gw.toml:12: uplink.url: lists mqtt://a:1 twice"},
+      {"url = 7", "gw.toml:12: uplink.url: must be a url, or an array of 1 to 4 urls (preferred first)"},
+  };
+  for (const Case& c : cases) EXPECT_EQ(errors_for(replace(k_valid, url, c.to))[0], c.error) << c.to;
+  EXPECT_EQ(errors_for(replace(k_valid, url, url + "\nprobe_interval = \"10ms\""))[0],
+            "gw.toml:13: uplink.probe_interval: out of range (1s to 86400s)");
+}
