@@ -55,7 +55,8 @@ bool write_all(Disk& disk, int fd, const std::uint8_t* p, std::size_t n, std::ui
 int reserve(Disk& disk, int fd, std::uint64_t len) {
   if (disk.fallocate(fd, static_cast<off_t>(len)) == 0) return 0;
   if (errno != EOPNOTSUPP && errno != EINVAL && errno != ENOSYS) return errno;
-  static const std::uint8_t zeros[16 * 1024] = {};
+  // Never written, so all zeros; not const, so in .bss rather than 16 KiB of the binary.
+  static std::uint8_t zeros[16 * 1024];
   for (std::uint64_t off = 0; off < len;) {
     const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(sizeof zeros, len - off));
     if (!write_all(disk, fd, zeros, n, off)) return errno;
