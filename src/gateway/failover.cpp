@@ -108,6 +108,10 @@ Failover::Role Failover::disconnected(unsigned session, const mqtt::DisconnectIn
     m_timer.arm_in(m_config.probe_interval);
     return Role::probe;
   }
+  if (m_reconnecting) {  // a reload's reconnect: the same broker again
+    m_reconnecting = false;
+    return Role::active;
+  }
   // The current broker failed: the next attempt goes to the next one. A probe in progress
   // stops first (its broker may be the next).
   m_timer.cancel();
@@ -138,6 +142,18 @@ void Failover::on_timer(event::Timer&) {
                   urls()[m_probe_broker].text.c_str());
   m_probing = true;
   m_sessions[probe]->start();
+}
+
+void Failover::reconnecting() {
+  if (!enabled()) return;
+  m_timer.cancel();
+  if (m_probing) {
+    m_probing = false;
+    m_sessions[1 - m_active]->stop();
+  }
+  // A session in backoff stops without a disconnect to report.
+  const mqtt::SessionState state = active().state();
+  m_reconnecting = state != mqtt::SessionState::backoff && state != mqtt::SessionState::stopped;
 }
 
 void Failover::stop() {

@@ -58,6 +58,10 @@ class Failover final : private event::Timer::Handler {
   // publishes forgotten (the gateway resent them on the new one).
   void retire(mqtt::Session& old);
   void stop();  // the probe and its timer (a clean stop of the daemon)
+  // The active session is about to stop and connect again to the same broker (a reload):
+  // that is no failure of the broker; a probe in progress stops first, and probing goes on
+  // once the active session is back.
+  void reconnecting();
 
   mqtt::Session& active() { return *m_sessions[m_active]; }
   const mqtt::Session& active() const { return *m_sessions[m_active]; }
@@ -93,6 +97,7 @@ class Failover final : private event::Timer::Handler {
   unsigned m_probe_next = 0;  // the next preferred broker to probe, cycling below m_current
   bool m_probing = false;
   bool m_stopped = false;
+  bool m_reconnecting = false;  // the active session's next disconnect is ours (reconnecting())
   std::uint64_t m_switches = 0, m_probes_failed = 0;
   char m_describe[160] = "";
   char m_probe_state[160] = "";

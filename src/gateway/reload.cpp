@@ -49,7 +49,7 @@ bool read_again(const Link& link, const config::Credentials& credentials, const 
 // Session `name` takes what changed, on every link it may use (the uplink has one per
 // broker, all on [uplink.tls]): a clean DISCONNECT, then a connect at once.
 void apply(const char* name, std::span<Link> links, std::span<Fresh> fresh, mqtt::Session& session,
-           const config::Credentials& credentials, std::string& password_in_use) {
+           const config::Credentials& credentials, std::string& password_in_use, Failover* failover = nullptr) {
   bool tls_changed = false;
   for (const Fresh& f : fresh) tls_changed = tls_changed || f.tls_changed;
   const bool password_changed = fresh[0].password_changed;
@@ -58,11 +58,13 @@ void apply(const char* name, std::span<Link> links, std::span<Fresh> fresh, mqtt
       EGW_LOG(info, "reload: %s: files unchanged, connection kept", name);
     return;
   }
-  session.stop();  // the unacknowledged window stays, to be resent with its seq
+  if (failover) failover->reconnecting();  // the same broker again; a probe stops first
+  session.stop();                          // the unacknowledged window stays, to be resent with its seq
   if (tls_changed) {
-    char text[320];
-    fresh[0].context->describe(text, sizeof text);
+    char text[320] = "";
     for (std::size_t i = 0; i < links.size(); ++i) {
+      if (!fresh[i].context) continue;  // a plain mqtt:// broker in the list
+      if (!text[0]) fresh[i].context->describe(text, sizeof text);
       links[i].tls->use(*fresh[i].context);
       links[i].context = std::move(fresh[i].context);
     }
@@ -110,7 +112,7 @@ bool Gateway::reload() {
   ++m_reloads.done;
   m_reloads.last_error[0] = '\0';
   apply("ingest", {&m_in, 1}, {&in, 1}, *m_ingest, m_config.ingest.credentials, m_reloads.password[0]);
-  apply("uplink", up_links, up, *m_uplink, m_config.uplink.credentials, m_reloads.password[1]);
+  apply("uplink", up_links, up, *m_uplink, m_config.uplink.credentials, m_reloads.password[1], &m_failover);
   // The probe session (several brokers) connects with the same password.
   for (auto& s : m_uplinks)
     if (s && s.get() != m_uplink && !m_config.uplink.credentials.password_file.empty())
