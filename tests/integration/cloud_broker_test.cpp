@@ -12,6 +12,7 @@
 
 #include "edgegw/build_info.hpp"
 #include "support/gateway_rig.hpp"
+#include "support/text.hpp"
 
 namespace edgegw::test {
 namespace {
@@ -19,12 +20,6 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr const char* k_password = "s3cret-Pa55";
-
-long count_of(const std::string& text, const std::string& what) {
-  long n = 0;
-  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
 
 // Brokers (both of the rig's) with a second listener on `port` that takes only user "gw"
 // with k_password.

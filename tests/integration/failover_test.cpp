@@ -12,6 +12,7 @@
 
 #include "support/chaos_proxy.hpp"
 #include "support/gateway_rig.hpp"
+#include "support/text.hpp"
 
 namespace edgegw::test {
 namespace {
@@ -22,12 +23,6 @@ constexpr const char* k_client = "as edgegw-gw-test-up";
 constexpr const char* k_timing =
     "max_inflight = 32\nkeepalive = \"5s\"\nconnect_timeout = \"2s\"\nreconnect_min = \"100ms\"\n"
     "reconnect_max = \"1s\"\nprobe_interval = \"1s\"\n";
-
-long count_of(const std::string& text, const std::string& what) {
-  long n = 0;
-  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
 
 // The rig (local broker, upstream broker 1) and more upstream brokers, a verifier on each.
 struct Brokers {

@@ -12,17 +12,12 @@
 
 #include "support/aedes.hpp"
 #include "support/gateway_rig.hpp"
+#include "support/text.hpp"
 
 namespace edgegw::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-long count_of(const std::string& text, const std::string& what) {
-  long n = 0;
-  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
 
 template <typename Done>
 bool wait_for(Done done, std::chrono::seconds timeout) {

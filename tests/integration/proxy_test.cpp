@@ -16,18 +16,13 @@
 #include <thread>
 
 #include "support/gateway_rig.hpp"
+#include "support/text.hpp"
 #include "support/tinyproxy.hpp"
 
 namespace edgegw::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-long count_of(const std::string& text, const std::string& what) {
-  long n = 0;
-  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
 
 // The rig, its uplink over mutual TLS through the proxy at `proxy_port` (made after it).
 RigOptions through_proxy(std::uint16_t proxy_port, const std::string& more = "") {

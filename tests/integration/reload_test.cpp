@@ -13,17 +13,12 @@
 #include <thread>
 
 #include "support/gateway_rig.hpp"
+#include "support/text.hpp"
 
 namespace edgegw::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-long count_of(const std::string& text, const std::string& what) {
-  long n = 0;
-  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
 
 // Replaces `to` with `text` as a rotation tool does: a new file renamed over the old one.
 void install(const TempDir& dir, const std::string& to, const std::string& text) {
