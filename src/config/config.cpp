@@ -391,6 +391,29 @@ void read_rules(Checker& c, const toml::table& up, const std::vector<std::string
       filter_ok = false;
     }
     const toml::source_region filter_at = filter_ok ? c.last() : t.source();
+    if (filter_ok) {
+      // A rule that can never match is a mistake in the order or the filters: its topics go
+      // elsewhere than written, so it is an error, not a warning.
+      bool ingested = false;
+      for (const std::string& f : ingest_topics) ingested = ingested || util::filters_overlap(util::subscription_filter(f), r.filter);
+      if (!ingested) {
+        c.error(filter_at, fkey, "never matches: no filter of ingest.topics takes a topic it matches");
+      }
+      for (std::size_t k = 0; k < out.rules.size(); ++k) {
+        const UplinkRule& earlier = out.rules[k];
+        if (!util::filter_covers(earlier.filter, r.filter)) continue;
+        // A strip rule passes on the topics that are not longer than its text: certain
+        // only when every topic of this filter is.
+        const std::string_view fixed = util::filter_fixed_prefix(r.filter);
+        if (earlier.action == UplinkRule::Action::strip &&
+            !(fixed.size() > earlier.text.size() && fixed.starts_with(earlier.text)))
+          continue;
+        c.error(filter_at, fkey,
+                "never matches: uplink.rule[" + std::to_string(k + 1) + "] (line " + std::to_string(out.rules[k].line) +
+                    "), filter \"" + out.rules[k].filter + "\", comes first and takes every topic it matches");
+        break;
+      }
+    }
     int actions = 0;
     for (auto [name, action] : {std::pair{"prefix", UplinkRule::Action::prefix},
                                 std::pair{"strip", UplinkRule::Action::strip},
@@ -421,29 +444,6 @@ void read_rules(Checker& c, const toml::table& up, const std::vector<std::string
     c.integer(&t, key, "qos", r.qos, 0, 1);
     const int retain = c.choice(&t, key, "retain", {"keep", "strip"});
     r.strip_retain = retain == 1;
-    if (filter_ok) {
-      // A rule that can never match is a mistake in the order or the filters: its topics go
-      // elsewhere than written, so it is an error, not a warning.
-      bool ingested = false;
-      for (const std::string& f : ingest_topics) ingested = ingested || util::filters_overlap(util::subscription_filter(f), r.filter);
-      if (!ingested) {
-        c.error(filter_at, fkey, "never matches: no filter of ingest.topics takes a topic it matches");
-      }
-      for (std::size_t k = 0; k < out.rules.size(); ++k) {
-        const UplinkRule& earlier = out.rules[k];
-        if (!util::filter_covers(earlier.filter, r.filter)) continue;
-        // A strip rule passes on the topics that are not longer than its text: certain
-        // only when every topic of this filter is.
-        const std::string_view fixed = util::filter_fixed_prefix(r.filter);
-        if (earlier.action == UplinkRule::Action::strip &&
-            !(fixed.size() > earlier.text.size() && fixed.starts_with(earlier.text)))
-          continue;
-        c.error(filter_at, fkey,
-                "never matches: uplink.rule[" + std::to_string(k + 1) + "] (line " + std::to_string(out.rules[k].line) +
-                    "), filter \"" + out.rules[k].filter + "\", comes first and takes every topic it matches");
-        break;
-      }
-    }
     out.rules.push_back(std::move(r));
   }
 }

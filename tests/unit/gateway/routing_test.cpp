@@ -93,3 +93,15 @@ TEST(Routing, the_upstream_topic_of_the_selftest_probe_follows_the_rules) {
   EXPECT_EQ(gateway::upstream_topic(cfg, "sensors/edgegw-selftest"), "p/sensors/edgegw-selftest");
   EXPECT_EQ(gateway::upstream_topic(cfg, "x/y"), "site/x/y");
 }
+
+TEST(Routing, a_template_longer_than_mqtt_allows_is_too_long_not_cut) {
+  config::Config cfg = parse("[[uplink.rule]]\nfilter = \"+\"\ntopic = \"x{1}{1}\"\n");
+  gateway::Router router(cfg.uplink, 1u << 20, 1);  // slots of 1 MiB: a level may be longer than MQTT allows
+  EXPECT_EQ(router.max_growth(), 65535u);
+  const std::string topic(40000, 'a');
+  gateway::Route r = router.route(topic, false, 0);
+  EXPECT_TRUE(r.too_long);
+  r = router.route(topic.substr(0, 30000), false, 0);
+  EXPECT_FALSE(r.too_long);
+  EXPECT_EQ(r.topic.size(), 60001u);
+}
