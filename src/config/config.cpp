@@ -395,7 +395,8 @@ void read_rules(Checker& c, const toml::table& up, const std::vector<std::string
       // A rule that can never match is a mistake in the order or the filters: its topics go
       // elsewhere than written, so it is an error, not a warning.
       bool ingested = false;
-      for (const std::string& f : ingest_topics) ingested = ingested || util::filters_overlap(util::subscription_filter(f), r.filter);
+      for (const std::string& f : ingest_topics)
+        ingested = ingested || util::filters_overlap(util::subscription_filter(f), r.filter);
       if (!ingested) {
         c.error(filter_at, fkey, "never matches: no filter of ingest.topics takes a topic it matches");
       }
@@ -415,9 +416,9 @@ void read_rules(Checker& c, const toml::table& up, const std::vector<std::string
       }
     }
     int actions = 0;
-    for (auto [name, action] : {std::pair{"prefix", UplinkRule::Action::prefix},
-                                std::pair{"strip", UplinkRule::Action::strip},
-                                std::pair{"topic", UplinkRule::Action::topic}}) {
+    for (auto [name, action] :
+         {std::pair{"prefix", UplinkRule::Action::prefix}, std::pair{"strip", UplinkRule::Action::strip},
+          std::pair{"topic", UplinkRule::Action::topic}}) {
       if (!t.get(name)) continue;
       ++actions;
       r.action = action;
@@ -549,9 +550,26 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
 
   if (const toml::table* up = c.table(root, "", "uplink", true)) {
     c.only_known(*up, "uplink",
-                 {"url", "topic_prefix", "qos", "max_inflight", "mqtt_version", "client_id", "keepalive", "drain_rate",
-                  "status_topic", "username", "password_file", "connect_timeout", "reconnect_min", "reconnect_max",
-                  "tls", "proxy", "proxy_username", "proxy_password_file", "probe_interval", "rule"});
+                 {"url",
+                  "topic_prefix",
+                  "qos",
+                  "max_inflight",
+                  "mqtt_version",
+                  "client_id",
+                  "keepalive",
+                  "drain_rate",
+                  "status_topic",
+                  "username",
+                  "password_file",
+                  "connect_timeout",
+                  "reconnect_min",
+                  "reconnect_max",
+                  "tls",
+                  "proxy",
+                  "proxy_username",
+                  "proxy_password_file",
+                  "probe_interval",
+                  "rule"});
     read_urls(c, up, cfg.uplink.urls);
     if (!cfg.uplink.urls.empty()) cfg.uplink.url = cfg.uplink.urls[0];
     c.duration(up, "uplink", "probe_interval", cfg.uplink.probe_interval, std::chrono::seconds(1),

@@ -67,7 +67,8 @@ struct Counters {
   std::uint64_t dropped_refused = 0;   // of those, messages dropped: refused for good (Refusals::for_good)
   std::uint64_t disk_stalls = 0;       // syncs that were on the disk for k_disk_stall or longer
   std::uint64_t resent_on_switch = 0;  // sent again on the new uplink at a switch of brokers (failover.hpp)
-  std::uint64_t retain_stripped_by_rule = 0;  // retained records sent unretained: their rule says retain = "strip"
+  // retained records sent without the flag: their uplink rule says retain = "strip" (routing.hpp)
+  std::uint64_t retain_stripped_by_rule = 0;
 };
 
 // A sync on the disk this long is reported (log, status, metrics). A good sync takes

@@ -40,9 +40,9 @@ class Router {
   // `slot_bytes` bounds a local topic; `entries`: routes in use at once (each its buffer).
   Router(const config::Uplink& uplink, std::uint32_t slot_bytes, std::size_t entries);
 
-  // The route of a record on `topic`, with its retain flag (the first stripped is logged). A template's topic is composed
-  // into the buffer of `entry` (any number: entry % entries is used), which the caller keeps
-  // for this record until the upstream broker has acknowledged it.
+  // The route of a record on `topic`, with its retain flag (the first stripped is logged). A template's topic is
+  // composed into the buffer of `entry` (any number: entry % entries is used), which the caller keeps for this record
+  // until the upstream broker has acknowledged it.
   Route route(std::string_view topic, bool retain, std::uint64_t entry);
 
   // The most an upstream topic can be longer than its local topic (send buffer sizing).

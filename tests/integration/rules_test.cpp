@@ -74,7 +74,8 @@ TEST(UplinkRules, MapTopicsPerRuleStripRetainSetQosAndApplyToTheBacklogAfterARes
   publish(rig.local(), "sensors/temp/kitchen", "21", 1, true);
   publish(rig.local(), "sensors/hum/kitchen", "40", 1, true);
   publish(rig.local(), "sensors/misc", "7", 1, true);
-  std::string text = wait_for_lines(seen, {"t/kitchen/temperature|0|21", "hum/kitchen|1|40", "up/sensors/misc|1|7"}, 20s);
+  std::string text =
+      wait_for_lines(seen, {"t/kitchen/temperature|0|21", "hum/kitchen|1|40", "up/sensors/misc|1|7"}, 20s);
   EXPECT_NE(text.find("t/kitchen/temperature|0|21\n"), std::string::npos) << text;  // rule 1: template, QoS 0
   EXPECT_NE(text.find("hum/kitchen|1|40\n"), std::string::npos) << text;            // rule 2: strip, uplink.qos
   EXPECT_NE(text.find("up/sensors/misc|1|7\n"), std::string::npos) << text;         // no rule: the prefix

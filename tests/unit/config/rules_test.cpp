@@ -81,9 +81,8 @@ TEST(ConfigRules, a_rule_no_ingest_filter_overlaps_never_matches) {
 TEST(ConfigRules, a_strip_rule_passes_on_topics_it_would_leave_empty_so_it_shadows_only_longer_ones) {
   std::vector<std::string> errors;
   // "sensors" is not taken by the strip rule ("sensors/#" with "sensors/"): the second can match.
-  EXPECT_TRUE(config::parse(std::string(k_base) +
-                                "[[uplink.rule]]\nfilter = \"sensors/#\"\nstrip = \"sensors/\"\n"
-                                "[[uplink.rule]]\nfilter = \"sensors\"\nprefix = \"x/\"\n",
+  EXPECT_TRUE(config::parse(std::string(k_base) + "[[uplink.rule]]\nfilter = \"sensors/#\"\nstrip = \"sensors/\"\n"
+                                                  "[[uplink.rule]]\nfilter = \"sensors\"\nprefix = \"x/\"\n",
                             "gw.toml", errors))
       << (errors.empty() ? "" : errors[0]);
   errors = errors_of(
@@ -97,14 +96,16 @@ TEST(ConfigRules, rejects_bad_rules_with_line_key_and_reason) {
   const std::pair<std::string, std::string> cases[] = {
       {"filter = \"sensors/#\"\ntopic = \"t/{3}\"",
        "gw.toml:13: uplink.rule[1].topic: {3} is beyond the 1 level every topic of \"sensors/#\" has"},
-      {"filter = \"sensors/+\"\ntopic = \"t/{#}\"", "gw.toml:13: uplink.rule[1].topic: {#} needs a filter that ends with '#'"},
+      {"filter = \"sensors/+\"\ntopic = \"t/{#}\"",
+       "gw.toml:13: uplink.rule[1].topic: {#} needs a filter that ends with '#'"},
       {"filter = \"sensors/#\"\ntopic = \"t/+/{1}\"",
        "gw.toml:13: uplink.rule[1].topic: cannot hold the wildcards '+' or '#' (the levels are {1}, {2}, ... and {#})"},
       {"filter = \"sensors/#\"\ntopic = \"{1}{#}\"",
        "gw.toml:13: uplink.rule[1].topic: needs some text besides {N} and {#} (a level may be empty)"},
       {"filter = \"sensors/#\"\ntopic = \"t/{x}\"",
        "gw.toml:13: uplink.rule[1].topic: {x} is not a level: write {1}, {2}, ... or {#}"},
-      {"filter = \"sensors/#\"\nprefix = \"a/#\"", "gw.toml:13: uplink.rule[1].prefix: cannot hold the wildcards '+' or '#'"},
+      {"filter = \"sensors/#\"\nprefix = \"a/#\"",
+       "gw.toml:13: uplink.rule[1].prefix: cannot hold the wildcards '+' or '#'"},
       {"filter = \"sensors/#\"\nstrip = \"sens/\"",
        "gw.toml:13: uplink.rule[1].strip: the topics of \"sensors/#\" do not all start with \"sens/\" (they start with "
        "\"sensors/\")"},
@@ -116,7 +117,8 @@ TEST(ConfigRules, rejects_bad_rules_with_line_key_and_reason) {
       {"filter = \"sensors/#/x\"\nprefix = \"a/\"",
        "gw.toml:12: uplink.rule[1].filter: '#' must be the last level: \"sensors/#/x\""},
       {"prefix = \"a/\"", "gw.toml:11: uplink.rule[1].filter: required"},
-      {"filter = \"sensors/#\"\nprefix = \"a/\"\nqos = 2", "gw.toml:14: uplink.rule[1].qos: must be from 0 to 1, not 2"},
+      {"filter = \"sensors/#\"\nprefix = \"a/\"\nqos = 2",
+       "gw.toml:14: uplink.rule[1].qos: must be from 0 to 1, not 2"},
       {"filter = \"sensors/#\"\nprefix = \"a/\"\nretain = \"drop\"",
        "gw.toml:14: uplink.rule[1].retain: must be one of \"keep\", \"strip\", not \"drop\""},
       {"filter = \"sensors/#\"\nprefix = \"a/\"\nfiltre = \"x\"", "gw.toml:14: uplink.rule[1].filtre: unknown key"},
