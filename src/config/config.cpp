@@ -42,6 +42,7 @@
 #include "edgegw/build_info.hpp"
 #include "util/fd.hpp"
 #include "util/parse.hpp"
+#include "util/topic.hpp"
 
 namespace edgegw::config {
 namespace {
@@ -339,6 +340,115 @@ void read_retry(Checker& c, const toml::table* t, std::string_view prefix, Retry
   }
 }
 
+// The checks of one rule's template (uplink.rule[N].topic); "" when it is sound.
+std::string template_problem(const UplinkRule& r) {
+  // The levels every matching topic has: the filter's, less a last '#' (which may match
+  // nothing: "a/#" matches "a").
+  const bool hash = r.filter.ends_with("#");
+  const std::size_t levels = util::level_count(r.filter) - (hash ? 1 : 0);
+  std::string why;
+  bool literal = false;
+  const bool parsed = util::for_each_template_part(
+      r.text,
+      [&](const util::TemplatePart& p) {
+        if (!why.empty()) return;
+        if (p.kind == util::TemplatePart::literal) {
+          literal = true;
+          if (p.text.find_first_of("+#") != std::string_view::npos)
+            why = "cannot hold the wildcards '+' or '#' (the levels are {1}, {2}, ... and {#})";
+        } else if (p.kind == util::TemplatePart::rest && !hash) {
+          why = "{#} needs a filter that ends with '#'";
+        } else if (p.kind == util::TemplatePart::level && p.index > levels) {
+          why = "{" + std::to_string(p.index) + "} is beyond the " + std::to_string(levels) +
+                (levels == 1 ? " level" : " levels") + " every topic of \"" + r.filter + "\" has";
+        }
+      },
+      &why);
+  if (parsed && why.empty() && !literal) why = "needs some text besides {N} and {#} (a level may be empty)";
+  return why;
+}
+
+// [[uplink.rule]]: after ingest.topics and uplink.qos, which its checks use.
+void read_rules(Checker& c, const toml::table& up, const std::vector<std::string>& ingest_topics, Uplink& out) {
+  const toml::node* node = up.get("rule");
+  if (!node) return;
+  const toml::array* arr = node->as_array();
+  if (!arr || !arr->is_array_of_tables()) {
+    return c.error(node->source(), "uplink.rule", "must be an array of tables: [[uplink.rule]]");
+  }
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const toml::table& t = *arr->get(i)->as_table();
+    const std::string key = "uplink.rule[" + std::to_string(i + 1) + "]";
+    const std::string fkey = key + ".filter";
+    c.only_known(t, key, {"filter", "prefix", "strip", "topic", "qos", "retain"});
+    UplinkRule r;
+    r.line = t.source().begin.line;
+    r.qos = out.qos;
+    std::string why;
+    bool filter_ok = c.string(&t, key, "filter", r.filter, true);
+    if (filter_ok && !valid_filter(r.filter, why)) {
+      c.error(c.last(), fkey, why);
+      filter_ok = false;
+    }
+    const toml::source_region filter_at = filter_ok ? c.last() : t.source();
+    if (filter_ok) {
+      // A rule that can never match is a mistake in the order or the filters: its topics go
+      // elsewhere than written, so it is an error, not a warning.
+      bool ingested = false;
+      for (const std::string& f : ingest_topics)
+        ingested = ingested || util::filters_overlap(util::subscription_filter(f), r.filter);
+      if (!ingested) {
+        c.error(filter_at, fkey, "never matches: no filter of ingest.topics takes a topic it matches");
+      }
+      for (std::size_t k = 0; k < out.rules.size(); ++k) {
+        const UplinkRule& earlier = out.rules[k];
+        if (!util::filter_covers(earlier.filter, r.filter)) continue;
+        // A strip rule passes on the topics that are not longer than its text: certain
+        // only when every topic of this filter is.
+        const std::string_view fixed = util::filter_fixed_prefix(r.filter);
+        if (earlier.action == UplinkRule::Action::strip &&
+            !(fixed.size() > earlier.text.size() && fixed.starts_with(earlier.text)))
+          continue;
+        c.error(filter_at, fkey,
+                "never matches: uplink.rule[" + std::to_string(k + 1) + "] (line " + std::to_string(out.rules[k].line) +
+                    "), filter \"" + out.rules[k].filter + "\", comes first and takes every topic it matches");
+        break;
+      }
+    }
+    int actions = 0;
+    for (auto [name, action] :
+         {std::pair{"prefix", UplinkRule::Action::prefix}, std::pair{"strip", UplinkRule::Action::strip},
+          std::pair{"topic", UplinkRule::Action::topic}}) {
+      if (!t.get(name)) continue;
+      ++actions;
+      r.action = action;
+      if (!c.string(&t, key, name, r.text, false)) continue;
+      const std::string akey = key + "." + name;
+      if (action == UplinkRule::Action::prefix && r.text.find_first_of("+#") != std::string::npos) {
+        c.error(c.last(), akey, "cannot hold the wildcards '+' or '#'");
+      } else if (action == UplinkRule::Action::strip && filter_ok) {
+        // The rule takes the topics its filter matches that start with this text and are
+        // longer ("sensors/#" with "sensors/": not "sensors", nor "sensors/").
+        const std::string_view fixed = util::filter_literal_prefix(r.filter);
+        if (r.text.empty()) c.error(c.last(), akey, "cannot be empty");
+        else if (!fixed.starts_with(r.text))
+          c.error(c.last(), akey,
+                  "the topics of \"" + r.filter + "\" do not all start with \"" + r.text + "\" (they start with \"" +
+                      std::string(fixed) + "\")");
+        else if (r.text == r.filter)
+          c.error(c.last(), akey, "would leave nothing of the one topic \"" + r.filter + "\" the filter matches");
+      } else if (action == UplinkRule::Action::topic && filter_ok) {
+        if (std::string problem = template_problem(r); !problem.empty()) c.error(c.last(), akey, problem);
+      }
+    }
+    if (actions != 1) c.error(t.source(), key, "needs exactly one of prefix, strip or topic");
+    c.integer(&t, key, "qos", r.qos, 0, 1);
+    const int retain = c.choice(&t, key, "retain", {"keep", "strip"});
+    r.strip_retain = retain == 1;
+    out.rules.push_back(std::move(r));
+  }
+}
+
 }  // namespace
 
 // toml++ 3.3 (Debian's) calls its key parser on whatever follows a table header's '[' and
@@ -440,9 +550,26 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
 
   if (const toml::table* up = c.table(root, "", "uplink", true)) {
     c.only_known(*up, "uplink",
-                 {"url", "topic_prefix", "qos", "max_inflight", "mqtt_version", "client_id", "keepalive", "drain_rate",
-                  "status_topic", "username", "password_file", "connect_timeout", "reconnect_min", "reconnect_max",
-                  "tls", "proxy", "proxy_username", "proxy_password_file", "probe_interval"});
+                 {"url",
+                  "topic_prefix",
+                  "qos",
+                  "max_inflight",
+                  "mqtt_version",
+                  "client_id",
+                  "keepalive",
+                  "drain_rate",
+                  "status_topic",
+                  "username",
+                  "password_file",
+                  "connect_timeout",
+                  "reconnect_min",
+                  "reconnect_max",
+                  "tls",
+                  "proxy",
+                  "proxy_username",
+                  "proxy_password_file",
+                  "probe_interval",
+                  "rule"});
     read_urls(c, up, cfg.uplink.urls);
     if (!cfg.uplink.urls.empty()) cfg.uplink.url = cfg.uplink.urls[0];
     c.duration(up, "uplink", "probe_interval", cfg.uplink.probe_interval, std::chrono::seconds(1),
@@ -465,6 +592,7 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     read_proxy(c, up, cfg.uplink.url, cfg.uplink.proxy);
     read_retry(c, up, "uplink", cfg.uplink.retry);
     read_tls(c, *up, "uplink", cfg.uplink.tls);
+    read_rules(c, *up, cfg.ingest.topics, cfg.uplink);
   }
 
   if (const toml::table* p = c.table(root, "", "pool", false)) {

@@ -68,6 +68,19 @@ struct Ingest {
   Tls tls;
 };
 
+// One [[uplink.rule]]: local topics matching `filter` go upstream on a topic made by
+// `action` from `text`, at `qos`, with the retain flag kept or cleared (gateway/routing.hpp
+// applies them; docs/CONFIG.md).
+struct UplinkRule {
+  enum class Action : std::uint8_t { prefix, strip, topic };
+  std::string filter;
+  Action action = Action::prefix;
+  std::string text;  // the prefix added, the leading text stripped, or the template
+  std::uint8_t qos = 1;
+  bool strip_retain = false;
+  std::size_t line = 0;  // of its [[uplink.rule]] header, for messages
+};
+
 // The most brokers uplink.url may list.
 inline constexpr std::size_t k_max_brokers = 4;
 
@@ -84,6 +97,9 @@ struct Uplink {
   std::uint16_t keepalive_s = 30;
   std::uint32_t drain_rate = 0;  // messages/s replayed from the spool; 0: no limit
   std::string status_topic;      // the online status (retained, and the Last Will); empty: none
+  // The first rule whose filter matches a topic applies; a topic none matches goes as
+  // topic_prefix + topic at qos, its retain flag kept.
+  std::vector<UplinkRule> rules;
   Credentials credentials;
   Proxy proxy;
   Retry retry;

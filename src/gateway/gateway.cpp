@@ -160,7 +160,7 @@ bool Gateway::start(std::string& error) {
   up.config_key = "uplink";
   up.version = session_version(c.uplink.mqtt_version);
   up.version_fallback = c.uplink.mqtt_version == config::MqttVersion::automatic;
-  up.publish_qos = c.uplink.qos;
+  up.publish_qos = m_router.max_qos();
   up.client_id = c.uplink.client_id;
   up.clean_start = true;  // resends after a reconnect come from our own window
   up.keepalive_s = c.uplink.keepalive_s;
@@ -169,11 +169,12 @@ bool Gateway::start(std::string& error) {
   set_credentials(up, c.uplink.credentials);
   m_presence.configure(up);
   // Room for the largest message accepted (topic + payload = slot_bytes) as a whole
-  // PUBLISH: what the packet adds to prefix, topic and payload is at most 5 (fixed header)
+  // PUBLISH, its topic as much longer as the prefix or a rule can make it (routing.hpp):
+  // what the packet adds to topic and payload is at most 5 (fixed header)
   // + 4 (topic length, packet id) + 4 (properties length) + 2 x 5 + 2 + 64 + 3 + 20 (the
   // gw and seq user properties) = 112 bytes. The session keeps 1 KiB more for acks and pings.
   constexpr std::size_t k_publish_overhead = 128;
-  up.tx_buffer_bytes = c.pool.slot_bytes + c.uplink.topic_prefix.size() + k_publish_overhead + 1024;
+  up.tx_buffer_bytes = c.pool.slot_bytes + m_router.max_growth() + k_publish_overhead + 1024;
   for (unsigned i = 0; i < (m_failover.enabled() ? 2u : 1u); ++i) {
     m_up_handlers[i] = std::make_unique<UplinkHandler>(*this, i);
     m_uplinks[i] = std::make_unique<mqtt::Session>(m_loop, m_failover.transport(i), nullptr, up, *m_up_handlers[i]);
@@ -378,8 +379,10 @@ bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes paylo
                       std::uint64_t received_ns) {
   // Into the ring before it is sent: the session keeps views of its user properties.
   Inflight& e =
-      m_inflight.push(Inflight{slot, topic, payload, seq, received_ns, realtime_ns(), retain, false, false, {}, {}});
-  switch (send(e)) {
+      m_inflight.push(Inflight{slot, topic, payload, seq, received_ns, realtime_ns(), false, false, {}, {}, {}});
+  // Each entry has its own topic buffer (its position in the ring of max_inflight).
+  e.up = m_router.route(topic, retain, m_inflight.tail() - 1);
+  switch (e.up.too_long ? mqtt::PublishStatus::too_large : send(e)) {
     case mqtt::PublishStatus::queued: break;
     case mqtt::PublishStatus::too_large:
       EGW_LOG_LIMITED(error,
@@ -395,7 +398,8 @@ bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes paylo
       if (!m_drain_timer.armed()) m_drain_timer.arm_in(std::chrono::milliseconds(1));
       return false;
   }
-  if (m_config.uplink.qos == 0) e.acked = true;
+  if (e.up.qos == 0) e.acked = true;
+  if (e.up.retain_stripped) ++m_counters.retain_stripped_by_rule;
   m_latency.to_uplink.record(elapsed_ns(received_ns, e.written_ns));
   m_send_seq = seq + 1;
   m_spool->sent_up_to(m_send_seq);
@@ -406,11 +410,11 @@ bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes paylo
 // Hands a message to the uplink session: the first time, or again after a refusal.
 mqtt::PublishStatus Gateway::send(Inflight& e) {
   mqtt::OutMessage out;
-  out.topic_prefix = m_config.uplink.topic_prefix;
-  out.topic = e.topic;
+  out.topic_prefix = e.up.prefix;
+  out.topic = e.up.topic;
   out.payload = e.payload;
-  out.qos = m_config.uplink.qos;
-  out.retain = e.retain;
+  out.qos = e.up.qos;
+  out.retain = e.up.retain;
   if (m_uplink->version() == mqtt::Version::v5) {
     int n = std::snprintf(e.seq_text, sizeof e.seq_text, "%" PRIu64, e.seq);
     e.props[0] = {"gw", m_config.gateway.id};

@@ -28,8 +28,9 @@
 // The files of the gateway: this pipeline (gateway.cpp), what it shows of itself
 // (status.cpp: summary and snapshot), its connections (link.hpp), the drain rate's token
 // bucket (token_bucket.hpp), timestamps (clock.hpp), upstream refusals (refusals.hpp), the
-// online status (presence.hpp), the reload of its TLS and password files (reload.hpp), the
-// uplink's brokers in order of preference (failover.hpp);
+// uplink rules: upstream topic, QoS and retain per topic (routing.hpp), the online status
+// (presence.hpp), the reload of its TLS and password files (reload.hpp), the uplink's
+// brokers in order of preference (failover.hpp);
 // around it, the service (service.hpp), the self-test and the canary.
 #pragma once
 
@@ -45,6 +46,7 @@
 #include "gateway/presence.hpp"
 #include "gateway/refusals.hpp"
 #include "gateway/reload.hpp"
+#include "gateway/routing.hpp"
 #include "gateway/token_bucket.hpp"
 #include "mem/pool.hpp"
 #include "mem/ring.hpp"
@@ -65,6 +67,8 @@ struct Counters {
   std::uint64_t dropped_refused = 0;   // of those, messages dropped: refused for good (Refusals::for_good)
   std::uint64_t disk_stalls = 0;       // syncs that were on the disk for k_disk_stall or longer
   std::uint64_t resent_on_switch = 0;  // sent again on the new uplink at a switch of brokers (failover.hpp)
+  // retained records sent without the flag: their uplink rule says retain = "strip" (routing.hpp)
+  std::uint64_t retain_stripped_by_rule = 0;
 };
 
 // A sync on the disk this long is reported (log, status, metrics). A good sync takes
@@ -148,11 +152,11 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
     mqtt::Bytes payload;
     std::uint64_t seq;
     std::uint64_t received_ns, written_ns;  // CLOCK_REALTIME, for the stage histograms
-    bool retain;
     bool acked;
     bool refused;  // by the broker, for a reason that may pass: sent again later
     char seq_text[24];
     mqtt::UserProperty props[2];
+    Route up;  // upstream topic, QoS and retain (routing.hpp), set when it is handed over
   };
   class IngestHandler;
   class UplinkHandler;
@@ -210,6 +214,7 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   event::Timer m_kick_timer, m_drain_timer, m_grace_timer, m_refused_timer, m_stall_timer;
   Refusals m_refusals;
   Presence m_presence{m_config.uplink.status_topic};
+  Router m_router{m_config.uplink, m_config.pool.slot_bytes, m_config.uplink.max_inflight};
   char m_subscriptions_text[256] = "";
 
   mem::Ring<Received> m_received;  // in arrival order

@@ -14,6 +14,7 @@
 
 #include "edgegw/build_info.hpp"
 #include "gateway/clock.hpp"
+#include "gateway/routing.hpp"
 #include "observe/control.hpp"
 #include "observe/histogram.hpp"
 
@@ -226,7 +227,7 @@ bool ProbeSessions::start(event::Loop& loop, const config::Config& c, const std:
   s.version_fallback = c.uplink.mqtt_version == config::MqttVersion::automatic;
   s.client_id = "edgegw-" + c.gateway.id + "-" + name + "-sub";
   s.clean_start = true;
-  s.subscriptions = {c.uplink.topic_prefix + topic};
+  s.subscriptions = {upstream_topic(c, topic)};  // where the uplink rules send it
   s.subscribe_qos = 1;
   s.receive_maximum = window;
   set_credentials(s, c.uplink.credentials);

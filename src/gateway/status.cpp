@@ -55,6 +55,7 @@ void Gateway::snapshot(observe::Snapshot& out) const {
   out.dropped_refused = m_counters.dropped_refused;
   out.refusals = m_refusals.counts();
   out.retain_stripped = m_uplink->counters().retain_stripped;
+  out.retain_stripped_by_rule = m_counters.retain_stripped_by_rule;
   out.ingest_sessions_lost = m_ingest->counters().sessions_lost;
   out.subscribe_refusals = m_ingest->counters().subscribe_refusals;
   out.ingest_subscriptions = m_subscriptions_text;

@@ -43,6 +43,8 @@ constexpr Counter k_counters[] = {
      &Snapshot::dropped_refused},
     {"retain_stripped", "Messages sent upstream without their retain flag (the broker has no retained messages)",
      &Snapshot::retain_stripped},
+    {"retain_stripped_by_rule", "Retained messages sent upstream without the flag, as their uplink rule says",
+     &Snapshot::retain_stripped_by_rule},
     {"ingest_sessions_lost", "Reconnections to the local broker that found our session gone",
      &Snapshot::ingest_sessions_lost},
     {"subscribe_refusals", "Ingest topic filters the local broker refused (each retry counts)",

@@ -44,6 +44,8 @@ struct Snapshot {
   std::uint64_t commits = 0, cursor_writes = 0, disk_stalls = 0, uplink_switches = 0;
   std::uint64_t dropped_refused = 0, retain_stripped = 0, ingest_sessions_lost = 0, subscribe_refusals = 0;
   std::uint64_t reloads = 0, reload_failures = 0;
+  // retained messages an uplink rule sent without the flag (retain = "strip")
+  std::uint64_t retain_stripped_by_rule = 0;
   const char* reload_error = "";  // why the last reload was refused; "" when it worked (or none)
   // The ingest subscriptions in a line: "2 of 2 filters subscribed", or which are refused.
   const char* ingest_subscriptions = "";

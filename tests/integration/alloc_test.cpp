@@ -116,8 +116,9 @@ bool run_loop_until(event::Loop& loop, Pred pred, std::chrono::seconds timeout) 
 }  // namespace
 
 // The whole pipeline in this process: local mosquitto -> ingest -> pool -> spool (group
-// commit, fsync on) -> uplink -> upstream mosquitto, at 1,000 messages/s. After a warm-up,
-// forwarding allocates nothing, and the spool's fsync counter shows group commit at work.
+// commit, fsync on) -> uplink (its topic made by an uplink rule's template) -> upstream
+// mosquitto, at 1,000 messages/s. After a warm-up, forwarding allocates nothing, and the
+// spool's fsync counter shows group commit at work.
 TEST(Allocations, forwarding_at_1000_per_second_makes_zero_heap_allocations_and_batches_fsyncs) {
   constexpr long k_warmup = 1'000;
   constexpr long k_messages = 5'000;
@@ -132,7 +133,9 @@ TEST(Allocations, forwarding_at_1000_per_second_makes_zero_heap_allocations_and_
                            upstream.url() +
                            "\"\ntopic_prefix = \"up/\"\n"
                            "[pool]\nslots = 256\nslot_bytes = 1024\n"
-                           "[spool]\nmax_bytes = \"64MiB\"\nsync = \"batch\"\ncommit_interval = \"0ms\"\n";
+                           "[spool]\nmax_bytes = \"64MiB\"\nsync = \"batch\"\ncommit_interval = \"0ms\"\n"
+                           // every message through an uplink rule's template (routing.hpp)
+                           "[[uplink.rule]]\nfilter = \"sensors/+\"\ntopic = \"r/{2}/{1}\"\n";
   std::vector<std::string> errors;
   auto cfg = config::parse(toml, "alloc.toml", errors);
   ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
