@@ -174,7 +174,8 @@ bool Gateway::start(std::string& error) {
   // Room for the largest message accepted (topic + payload = slot_bytes) as a whole
   // PUBLISH: what the packet adds to prefix, topic and payload is at most 5 (fixed header)
   // + 4 (topic length, packet id) + 4 (properties length) + 2 x 5 + 2 + 64 + 3 + 20 (the
-  // gw and seq user properties) = 112 bytes. The session keeps 1 KiB more for acks and pings.
+  // gw and seq user properties) + 5 (a Message Expiry Interval) = 117 bytes. The session
+  // keeps 1 KiB more for acks and pings.
   constexpr std::size_t k_publish_overhead = 128;
   up.tx_buffer_bytes = c.pool.slot_bytes + c.uplink.topic_prefix.size() + k_publish_overhead + 1024;
   for (unsigned i = 0; i < (m_failover.enabled() ? 2u : 1u); ++i) {
