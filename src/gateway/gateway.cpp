@@ -452,9 +452,9 @@ void Gateway::drop_expired(Inflight& e, Ages::Verdict verdict, std::uint64_t age
                     " s); dropped",
                     e.seq, static_cast<int>(e.topic.size()), e.topic.data(), age_s, e.stamp.expiry_s);
   } else {
-    EGW_LOG_LIMITED(warning, "uplink: message %" PRIu64 " on \"%.*s\" is %.0f s old, over spool.max_age (%.0f s); dropped",
-                    e.seq, static_cast<int>(e.topic.size()), e.topic.data(), age_s,
-                    static_cast<double>(m_ages.max_age_ns()) / 1e9);
+    EGW_LOG_LIMITED(
+        warning, "uplink: message %" PRIu64 " on \"%.*s\" is %.0f s old, over spool.max_age (%.0f s); dropped", e.seq,
+        static_cast<int>(e.topic.size()), e.topic.data(), age_s, static_cast<double>(m_ages.max_age_ns()) / 1e9);
   }
 }
 

@@ -27,9 +27,9 @@
 //
 // The files of the gateway: this pipeline (gateway.cpp), what it shows of itself
 // (status.cpp: summary and snapshot), its connections (link.hpp), the drain rate's token
-// bucket (token_bucket.hpp), timestamps (clock.hpp), message ages and expiry (age.hpp), upstream refusals (refusals.hpp), the
-// online status (presence.hpp), the reload of its TLS and password files (reload.hpp), the
-// uplink's brokers in order of preference (failover.hpp);
+// bucket (token_bucket.hpp), timestamps (clock.hpp), message ages (age.hpp), upstream
+// refusals (refusals.hpp), the online status (presence.hpp), the reload of its TLS and
+// password files (reload.hpp), the uplink's brokers in order of preference (failover.hpp);
 // around it, the service (service.hpp), the self-test and the canary.
 #pragma once
 
@@ -60,14 +60,16 @@ struct Counters {
   std::uint64_t received = 0;          // messages taken from the local broker
   std::uint64_t spooled = 0;           // appended to the spool
   std::uint64_t acked_local = 0;       // PUBACK/PUBREC released to the local broker
-  std::uint64_t forwarded = 0;  // done with upstream: acknowledged (QoS 0: written), dropped_refused or dropped_expired
+  std::uint64_t forwarded = 0;         // done with upstream: acknowledged (QoS 0: written), or dropped_*
   std::uint64_t replayed = 0;          // read back from the spool to be sent
   std::uint64_t refused_upstream = 0;  // upstream PUBACKs with a failure reason (a resend counts again)
   std::uint64_t dropped_refused = 0;   // of those, messages dropped: refused for good (Refusals::for_good)
-  std::uint64_t dropped_expired = 0;   // dropped when they would be sent: older than spool.max_age, or expired (age.hpp)
-  std::uint64_t dropped_expiry_interval = 0;  // of those, by the sensor's MQTT 5 Message Expiry Interval
   std::uint64_t disk_stalls = 0;       // syncs that were on the disk for k_disk_stall or longer
   std::uint64_t resent_on_switch = 0;  // sent again on the new uplink at a switch of brokers (failover.hpp)
+  // Dropped for their age when they would be sent (age.hpp): older than spool.max_age, or
+  // past the MQTT 5 Message Expiry Interval the sensor set; and, of those, the latter.
+  std::uint64_t dropped_expired = 0;
+  std::uint64_t dropped_expiry_interval = 0;
 };
 
 // A sync on the disk this long is reported (log, status, metrics). A good sync takes
@@ -138,7 +140,7 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
     mqtt::Bytes payload;
     std::uint64_t received_ns;
     spool::format::RecordExt stamp;  // what ages it (age.hpp)
-    std::uint64_t seq;        // 0: not in the spool yet (held: the spool was full or busy)
+    std::uint64_t seq;               // 0: not in the spool yet (held: the spool was full or busy)
     mqtt::AckToken token;
     std::uint8_t qos;
     bool retain;
@@ -154,7 +156,7 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
     mqtt::Bytes payload;
     std::uint64_t seq;
     std::uint64_t received_ns, written_ns;  // CLOCK_REALTIME, for the stage histograms
-    spool::format::RecordExt stamp;                // what ages it (age.hpp)
+    spool::format::RecordExt stamp;         // what ages it (age.hpp)
     bool retain;
     bool acked;
     bool refused;  // by the broker, for a reason that may pass: sent again later

@@ -59,8 +59,8 @@ struct OutMessage {
   std::uint8_t qos = 1;
   bool retain = false;
   std::span<const UserProperty> user_properties;  // MQTT 5 only
-  bool has_message_expiry = false;                 // MQTT 5 only: a Message Expiry Interval ...
-  std::uint32_t message_expiry_s = 0;              // ... of this many seconds
+  bool has_message_expiry = false;                // MQTT 5 only: a Message Expiry Interval ...
+  std::uint32_t message_expiry_s = 0;             // ... of this many seconds
 };
 
 enum class PublishStatus {

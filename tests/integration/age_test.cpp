@@ -48,8 +48,8 @@ TEST(MessageAge, AnExpiredMessageIsDroppedAndALiveOneGoesUpstreamWithItsInterval
   // A persistent MQTT 5 subscriber upstream that prints each message's expiry interval: it
   // gets what was sent while it was away (the broker restarts with its session).
   const std::string out = rig.dir().file("expiry.txt");
-  Process sub(with_broker(rig.upstream(), {"mosquitto_sub", "-V", "mqttv5", "-q", "1", "-c", "-i", "age-verifier",
-                                           "-x", "86400", "-t", "up/#", "-F", "%E|%p"}),
+  Process sub(with_broker(rig.upstream(), {"mosquitto_sub", "-V", "mqttv5", "-q", "1", "-c", "-i", "age-verifier", "-x",
+                                           "86400", "-t", "up/#", "-F", "%E|%p"}),
               Redirects{.stdout_file = out});
   for (int i = 0; i < 500 && line_for(read_file(out), "probe").empty(); ++i) {
     publish(rig.upstream(), "up/probe", "probe", 1);
@@ -71,14 +71,16 @@ TEST(MessageAge, AnExpiredMessageIsDroppedAndALiveOneGoesUpstreamWithItsInterval
        ++i) {
     std::this_thread::sleep_for(100ms);
   }
-  const long held_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - published).count();
+  const long held_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - published).count();
   const std::string got = read_file(out);
   const std::string long_line = line_for(got, "long");
   ASSERT_FALSE(long_line.empty()) << got << rig.daemon_log();
   const long interval = std::stol(long_line);
   std::printf("[ measured ] held %ld s: the 600 s interval went upstream as %ld\n", held_s, interval);
   EXPECT_LE(interval, 600 - 3) << "sent on with what the sensor set, not less the time spent: " << long_line;
-  EXPECT_GE(interval, 600 - held_s - 2) << long_line;  // the time it was held, and no more (a second's rounding each way)
+  EXPECT_GE(interval, 600 - held_s - 2)
+      << long_line;  // the time it was held, and no more (a second's rounding each way)
   EXPECT_EQ(line_for(got, "none"), "|none") << "no interval where the sensor set none";
   EXPECT_EQ(line_for(got, "short"), "") << "an expired message went upstream: " << got;
   EXPECT_EQ(rig.wait_for_counter("dropped_expired", 1, 10s), 1) << rig.status_json();
