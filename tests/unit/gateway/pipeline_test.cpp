@@ -10,6 +10,7 @@
 #include <functional>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "gateway/clock.hpp"
 #include "gateway/gateway.hpp"
 #include "spool/disk.hpp"
+#include "spool/spool.hpp"
 #include "support/memory_transport.hpp"
 #include "support/scripted_broker.hpp"
 #include "support/temp_dir.hpp"
@@ -657,4 +659,43 @@ TEST(PipelineAge, a_message_expiry_interval_is_sent_reduced_by_the_time_held_or_
   rig.step(10ms);
   rig.step(10ms);
   EXPECT_EQ(ack_upstream_v5(rig), (std::vector<UpV5>{{"live", 30}}));
+}
+
+// A record an edgegw before spool version 3 wrote (no extension: no boot clock, no boot) is
+// aged like one of an earlier boot, its wall-clock stamp taken as synchronized: dropped if
+// the wall clock says it is older than max_age; one whose stamp is in the future (the
+// clock went back since) is not kept for ever, only held from the start for max_age.
+TEST(PipelineAge, a_record_written_before_version_3_is_aged_by_the_wall_clock_and_the_time_held) {
+  AgeRig rig(1h);
+  rig.connect_local();
+  rig.gw->shutdown(1s);
+  for (int i = 0; i < 200 && !rig.gw->stopped(); ++i) rig.step(10ms);
+  ASSERT_TRUE(rig.gw->stopped());
+  rig.gw.reset();  // the spool's lock goes with it
+  {
+    spool::Options o;
+    o.dir = rig.config.gateway.state_dir + "/spool";
+    o.max_bytes = rig.config.spool.max_bytes;
+    o.sync = false;
+    spool::Spool s(o);
+    std::string error;
+    ASSERT_TRUE(s.open(error)) << error;
+    const std::uint64_t now = rig.clock.realtime_ns();
+    const std::uint64_t hour = 3600ull * 1'000'000'000ull;
+    std::uint64_t seq = 0;
+    auto put = [&](const char* payload, std::uint64_t received_ns) {
+      const std::string p(payload);
+      ASSERT_EQ(s.append("s/t", std::span(reinterpret_cast<const std::uint8_t*>(p.data()), p.size()), 1, false,
+                         received_ns, seq),
+                spool::Append::ok);
+    };
+    put("stale", now - 2 * hour);
+    put("fresh", now - hour / 6);
+    put("future", now + 30 * 24 * hour);
+    ASSERT_TRUE(s.commit());
+  }
+  rig.start();
+  rig.connect_local();
+  EXPECT_EQ(uplink_back(rig), (std::vector<std::string>{"fresh", "future"}));
+  EXPECT_EQ(rig.gw->counters().dropped_expired, 1u);
 }
