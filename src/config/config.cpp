@@ -604,7 +604,7 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
   }
 
   if (const toml::table* s = c.table(root, "", "spool", false)) {
-    c.only_known(*s, "spool", {"max_bytes", "sync", "commit_interval", "batch_max_delay", "when_full"});
+    c.only_known(*s, "spool", {"max_bytes", "sync", "commit_interval", "batch_max_delay", "when_full", "max_age"});
     c.bytes(s, "spool", "max_bytes", cfg.spool.max_bytes, 1ull << 20, 1ull << 40);
     int sync = c.choice(s, "spool", "sync", {"batch", "none"});
     if (sync >= 0) cfg.spool.sync = sync == 0 ? SpoolSync::batch : SpoolSync::none;
@@ -631,6 +631,7 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     }
     int full = c.choice(s, "spool", "when_full", {"backpressure", "drop-oldest"});
     if (full >= 0) cfg.spool.when_full = full == 0 ? WhenFull::backpressure : WhenFull::drop_oldest;
+    c.duration(s, "spool", "max_age", cfg.spool.max_age, std::chrono::nanoseconds(0), std::chrono::hours(87600));
   }
 
   // Sizes that must fit together. The error names the key where it was set (line 1 when

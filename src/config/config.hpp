@@ -119,6 +119,9 @@ struct Spool {
   SpoolSync sync = SpoolSync::batch;
   std::chrono::nanoseconds commit_interval{0};  // least time between two syncs; default from the board profile
   WhenFull when_full = WhenFull::backpressure;
+  // A record older than this when it would be sent upstream is dropped (docs/SPOOL.md,
+  // "Message age"); 0: no limit.
+  std::chrono::nanoseconds max_age{0};
 };
 
 struct Metrics {

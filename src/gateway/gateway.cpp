@@ -83,8 +83,10 @@ class Gateway::UplinkHandler final : public mqtt::SessionHandler {
   unsigned m_session;
 };
 
-Gateway::Gateway(event::Loop& loop, const config::Config& config, spool::Disk* disk, Transports transports)
-    : m_loop(loop), m_config(config), m_disk(disk), m_transports(transports), m_kick_timer(loop, *this),
+Gateway::Gateway(event::Loop& loop, const config::Config& config, spool::Disk* disk, Transports transports,
+                 Clock* clock)
+    : m_loop(loop), m_config(config), m_disk(disk), m_clock(clock ? *clock : system_clock()),
+      m_ages(m_clock, config.spool.max_age), m_transports(transports), m_kick_timer(loop, *this),
       m_drain_timer(loop, *this), m_grace_timer(loop, *this), m_refused_timer(loop, *this), m_stall_timer(loop, *this) {
 }
 
@@ -136,6 +138,7 @@ bool Gateway::start(std::string& error) {
   m_acks.allocate(c.pool.slots + 2u * c.ingest.receive_maximum);
   m_inflight.allocate(c.uplink.max_inflight);  // pump() hands over no more
   m_send_seq = m_spool->acked_seq() + 1;
+  m_ages.started();
   m_drain = TokenBucket(std::max<double>(1, c.uplink.max_inflight), c.uplink.drain_rate, m_loop.now());
 
   mqtt::SessionOptions in;
@@ -172,7 +175,8 @@ bool Gateway::start(std::string& error) {
   // PUBLISH, its topic as much longer as the prefix or a rule can make it (routing.hpp):
   // what the packet adds to topic and payload is at most 5 (fixed header)
   // + 4 (topic length, packet id) + 4 (properties length) + 2 x 5 + 2 + 64 + 3 + 20 (the
-  // gw and seq user properties) = 112 bytes. The session keeps 1 KiB more for acks and pings.
+  // gw and seq user properties) + 5 (a Message Expiry Interval) = 117 bytes. The session
+  // keeps 1 KiB more for acks and pings.
   constexpr std::size_t k_publish_overhead = 128;
   up.tx_buffer_bytes = c.pool.slot_bytes + m_router.max_growth() + k_publish_overhead + 1024;
   for (unsigned i = 0; i < (m_failover.enabled() ? 2u : 1u); ++i) {
@@ -204,7 +208,10 @@ void Gateway::on_message(const mqtt::Message& m, mqtt::AckToken token) {
     m_pool->release(m.slot);
     return;
   }
-  Received& r = m_received.push(Received{m.slot, m.topic, m.payload, realtime_ns(), 0, token, m.qos, m.retain});
+  // MQTT 5: an interval of 0 is no expiry (as mosquitto reads it).
+  const bool expires = m.props.has(mqtt::PropertyId::message_expiry) && m.props.message_expiry > 0;
+  Received& r = m_received.push(Received{m.slot, m.topic, m.payload, m_clock.realtime_ns(),
+                                         m_ages.stamp(expires, m.props.message_expiry), 0, token, m.qos, m.retain});
   // Records go into the spool in arrival order: behind held ones, this one waits too.
   const bool held = m_received.size() > 1 && m_received[m_received.tail() - 2].seq == 0;
   if (!held) append(r);
@@ -213,7 +220,7 @@ void Gateway::on_message(const mqtt::Message& m, mqtt::AckToken token) {
 
 bool Gateway::append(Received& r) {
   std::uint64_t seq = 0;
-  switch (m_spool->append(r.topic, r.payload, r.qos, r.retain, r.received_ns, seq)) {
+  switch (m_spool->append(r.topic, r.payload, r.qos, r.retain, r.received_ns, seq, &r.stamp)) {
     case spool::Append::ok: {
       r.seq = seq;
       ++m_counters.spooled;
@@ -318,7 +325,7 @@ void Gateway::on_io(std::uint32_t) {
 // Local acknowledgements, in arrival order, for every record the last job made durable.
 void Gateway::ack_durable() {
   const std::uint64_t durable = m_spool->durable_seq();
-  const std::uint64_t now = realtime_ns();
+  const std::uint64_t now = m_clock.realtime_ns();
   while (!m_acks.empty() && m_acks.front().seq <= durable) {
     const LocalAck a = m_acks.front();
     m_acks.pop_front();
@@ -376,10 +383,17 @@ void Gateway::switch_uplink() {
 }
 
 bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes payload, bool retain, std::uint64_t seq,
-                      std::uint64_t received_ns) {
+                      std::uint64_t received_ns, const spool::format::RecordExt& stamp) {
   // Into the ring before it is sent: the session keeps views of its user properties.
-  Inflight& e =
-      m_inflight.push(Inflight{slot, topic, payload, seq, received_ns, realtime_ns(), false, false, {}, {}, {}});
+  Inflight& e = m_inflight.push(
+      Inflight{slot, topic, payload, seq, received_ns, m_clock.realtime_ns(), stamp, false, false, {}, {}, {}});
+  std::uint64_t age = 0;
+  const Ages::Verdict verdict = m_ages.judge(received_ns, stamp, age);
+  if (verdict != Ages::Verdict::send) {
+    drop_expired(e, verdict, age);
+    handed_over(seq);
+    return true;
+  }
   // Each entry has its own topic buffer (its position in the ring of max_inflight).
   e.up = m_router.route(topic, retain, m_inflight.tail() - 1);
   switch (e.up.too_long ? mqtt::PublishStatus::too_large : send(e)) {
@@ -401,10 +415,15 @@ bool Gateway::publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes paylo
   if (e.up.qos == 0) e.acked = true;
   if (e.up.retain_stripped) ++m_counters.retain_stripped_by_rule;
   m_latency.to_uplink.record(elapsed_ns(received_ns, e.written_ns));
+  handed_over(seq);
+  return true;
+}
+
+// The record `seq` is handed over (or done with): the next one goes next.
+void Gateway::handed_over(std::uint64_t seq) {
   m_send_seq = seq + 1;
   m_spool->sent_up_to(m_send_seq);
   release_acked();
-  return true;
 }
 
 // Hands a message to the uplink session: the first time, or again after a refusal.
@@ -415,6 +434,7 @@ mqtt::PublishStatus Gateway::send(Inflight& e) {
   out.payload = e.payload;
   out.qos = e.up.qos;
   out.retain = e.up.retain;
+  m_ages.set_expiry(out, e.received_ns, e.stamp);
   if (m_uplink->version() == mqtt::Version::v5) {
     int n = std::snprintf(e.seq_text, sizeof e.seq_text, "%" PRIu64, e.seq);
     e.props[0] = {"gw", m_config.gateway.id};
@@ -424,12 +444,30 @@ mqtt::PublishStatus Gateway::send(Inflight& e) {
   return m_uplink->publish(out, e.seq);
 }
 
+// Too old to send (age.hpp): done with, in its place, as if upstream had taken it.
+void Gateway::drop_expired(Inflight& e, Ages::Verdict verdict, std::uint64_t age_ns) {
+  ++m_counters.dropped_expired;
+  e.acked = true;
+  const double age_s = static_cast<double>(age_ns) / 1e9;
+  if (verdict == Ages::Verdict::expired) {
+    ++m_counters.dropped_expiry_interval;
+    EGW_LOG_LIMITED(warning,
+                    "uplink: message %" PRIu64 " on \"%.*s\" expired (%.0f s old, Message Expiry Interval %" PRIu32
+                    " s); dropped",
+                    e.seq, static_cast<int>(e.topic.size()), e.topic.data(), age_s, e.stamp.expiry_s);
+  } else {
+    EGW_LOG_LIMITED(
+        warning, "uplink: message %" PRIu64 " on \"%.*s\" is %.0f s old, over spool.max_age (%.0f s); dropped", e.seq,
+        static_cast<int>(e.topic.size()), e.topic.data(), age_s, static_cast<double>(m_ages.max_age_ns()) / 1e9);
+  }
+}
+
 void Gateway::on_published(std::uint64_t seq, mqtt::Reason reason) {
   for (Inflight& e : m_inflight) {
     if (e.seq != seq) continue;
     if (!mqtt::is_error(reason)) {
       m_refusals.passed();  // the broker takes messages: refused ones may pass now too
-      const std::uint64_t now = realtime_ns();
+      const std::uint64_t now = m_clock.realtime_ns();
       m_latency.upstream_ack.record(elapsed_ns(e.written_ns, now));
       m_latency.end_to_end.record(elapsed_ns(e.received_ns, now));
       e.acked = true;
@@ -512,14 +550,15 @@ void Gateway::pump() {
         m_spool->sent_up_to(m_send_seq);
         continue;
       }
-      if (!publish(slot, r.topic, r.payload, r.header.retain, r.header.seq, r.header.received_ns)) {
+      const spool::format::RecordExt stamp = r.header.ext_len ? r.header.ext : Ages::legacy();
+      if (!publish(slot, r.topic, r.payload, r.header.retain, r.header.seq, r.header.received_ns, stamp)) {
         m_pool->release(slot);
         break;
       }
       ++m_counters.replayed;
     } else if (received_ready) {
       Received& r = m_received.front();
-      if (!publish(r.slot, r.topic, r.payload, r.retain, r.seq, r.received_ns)) break;
+      if (!publish(r.slot, r.topic, r.payload, r.retain, r.seq, r.received_ns, r.stamp)) break;
       m_received.pop_front();
     } else {
       break;
@@ -561,7 +600,7 @@ std::uint64_t Gateway::oldest_held_ns() const {
 
 double Gateway::oldest_age_s() const {
   const std::uint64_t oldest = oldest_held_ns();
-  return oldest ? static_cast<double>(elapsed_ns(oldest, realtime_ns())) / 1e9 : 0;
+  return oldest ? static_cast<double>(elapsed_ns(oldest, m_clock.realtime_ns())) / 1e9 : 0;
 }
 
 // ---- health -------------------------------------------------------------------------

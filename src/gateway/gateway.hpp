@@ -27,10 +27,10 @@
 //
 // The files of the gateway: this pipeline (gateway.cpp), what it shows of itself
 // (status.cpp: summary and snapshot), its connections (link.hpp), the drain rate's token
-// bucket (token_bucket.hpp), timestamps (clock.hpp), upstream refusals (refusals.hpp), the
-// uplink rules: upstream topic, QoS and retain per topic (routing.hpp), the online status
-// (presence.hpp), the reload of its TLS and password files (reload.hpp), the uplink's
-// brokers in order of preference (failover.hpp);
+// bucket (token_bucket.hpp), timestamps (clock.hpp), message ages (age.hpp), upstream
+// refusals (refusals.hpp), the uplink rules: upstream topic, QoS and retain per topic
+// (routing.hpp), the online status (presence.hpp), the reload of its TLS and password files
+// (reload.hpp), the uplink's brokers in order of preference (failover.hpp);
 // around it, the service (service.hpp), the self-test and the canary.
 #pragma once
 
@@ -41,6 +41,7 @@
 
 #include "config/config.hpp"
 #include "event/loop.hpp"
+#include "gateway/age.hpp"
 #include "gateway/failover.hpp"
 #include "gateway/link.hpp"
 #include "gateway/presence.hpp"
@@ -61,7 +62,7 @@ struct Counters {
   std::uint64_t received = 0;          // messages taken from the local broker
   std::uint64_t spooled = 0;           // appended to the spool
   std::uint64_t acked_local = 0;       // PUBACK/PUBREC released to the local broker
-  std::uint64_t forwarded = 0;         // done with upstream: acknowledged (QoS 0: written), or dropped_refused
+  std::uint64_t forwarded = 0;         // done with upstream: acknowledged (QoS 0: written), or dropped_*
   std::uint64_t replayed = 0;          // read back from the spool to be sent
   std::uint64_t refused_upstream = 0;  // upstream PUBACKs with a failure reason (a resend counts again)
   std::uint64_t dropped_refused = 0;   // of those, messages dropped: refused for good (Refusals::for_good)
@@ -69,6 +70,10 @@ struct Counters {
   std::uint64_t resent_on_switch = 0;  // sent again on the new uplink at a switch of brokers (failover.hpp)
   // retained records sent without the flag: their uplink rule says retain = "strip" (routing.hpp)
   std::uint64_t retain_stripped_by_rule = 0;
+  // Dropped for their age when they would be sent (age.hpp): older than spool.max_age, or
+  // past the MQTT 5 Message Expiry Interval the sensor set; and, of those, the latter.
+  std::uint64_t dropped_expired = 0;
+  std::uint64_t dropped_expiry_interval = 0;
 };
 
 // A sync on the disk this long is reported (log, status, metrics). A good sync takes
@@ -88,7 +93,9 @@ struct Transports {
 class Gateway final : private event::Timer::Handler, private event::Deferred, private event::IoHandler {
  public:
   // `disk`: where the spool's file operations go (nullptr: the real disk; tests slow it).
-  Gateway(event::Loop& loop, const config::Config& config, spool::Disk* disk = nullptr, Transports transports = {});
+  // `clock`: what message ages are read from (nullptr: the real clocks; tests step them).
+  Gateway(event::Loop& loop, const config::Config& config, spool::Disk* disk = nullptr, Transports transports = {},
+          Clock* clock = nullptr);
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
@@ -136,7 +143,8 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
     std::string_view topic;
     mqtt::Bytes payload;
     std::uint64_t received_ns;
-    std::uint64_t seq;  // 0: not in the spool yet (held: the spool was full or busy)
+    spool::format::RecordExt stamp;  // what ages it (age.hpp)
+    std::uint64_t seq;               // 0: not in the spool yet (held: the spool was full or busy)
     mqtt::AckToken token;
     std::uint8_t qos;
     bool retain;
@@ -152,6 +160,7 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
     mqtt::Bytes payload;
     std::uint64_t seq;
     std::uint64_t received_ns, written_ns;  // CLOCK_REALTIME, for the stage histograms
+    spool::format::RecordExt stamp;         // what ages it (age.hpp)
     bool acked;
     bool refused;  // by the broker, for a reason that may pass: sent again later
     char seq_text[24];
@@ -176,7 +185,9 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   void pump();
   void give_back_slots();
   bool publish(mem::Slot* slot, std::string_view topic, mqtt::Bytes payload, bool retain, std::uint64_t seq,
-               std::uint64_t received_ns);
+               std::uint64_t received_ns, const spool::format::RecordExt& stamp);
+  void handed_over(std::uint64_t seq);
+  void drop_expired(Inflight& e, Ages::Verdict verdict, std::uint64_t age_ns);
   mqtt::PublishStatus send(Inflight& e);
   void resend_refused();
   void describe_subscriptions(mqtt::Bytes states);
@@ -195,6 +206,8 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   event::Loop& m_loop;
   const config::Config& m_config;
   spool::Disk* m_disk;
+  Clock& m_clock;
+  Ages m_ages;
   std::unique_ptr<mem::Pool> m_pool;
   std::unique_ptr<spool::Spool> m_spool;
   spool::SyncThread m_sync;  // after m_spool: it stops (finishing its job) before the spool goes

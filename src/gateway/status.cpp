@@ -53,6 +53,8 @@ void Gateway::snapshot(observe::Snapshot& out) const {
   out.dropped_corrupt = s.corrupt;
   out.refused_upstream = m_counters.refused_upstream;
   out.dropped_refused = m_counters.dropped_refused;
+  out.dropped_expired = m_counters.dropped_expired;
+  out.dropped_expiry_interval = m_counters.dropped_expiry_interval;
   out.refusals = m_refusals.counts();
   out.retain_stripped = m_uplink->counters().retain_stripped;
   out.retain_stripped_by_rule = m_counters.retain_stripped_by_rule;

@@ -505,6 +505,7 @@ void Session::compose_publishes() {
     p.dup = o.sent_before;
     p.packet_id = o.packet_id;
     p.props.user = o.message.user_properties;
+    set_expiry(p, o.message);
     if (m_server_max_packet && encoded_size(p, m_options.version) > m_server_max_packet) {
       // Queued under a larger limit (or none), before this connection: it can never go.
       o.acked = true;
@@ -563,6 +564,12 @@ void Session::write_out() {
   if (m_tx_end == m_tx_begin) m_tx_begin = m_tx_end = 0;
 }
 
+void Session::set_expiry(Publish& p, const OutMessage& message) {
+  if (!message.has_message_expiry) return;
+  p.props.message_expiry = message.message_expiry_s;
+  p.props.mark(PropertyId::message_expiry);
+}
+
 PublishStatus Session::publish(const OutMessage& message, std::uint64_t cookie) {
   Publish p;
   p.topic_prefix = message.topic_prefix;
@@ -572,6 +579,7 @@ PublishStatus Session::publish(const OutMessage& message, std::uint64_t cookie) 
   p.retain = message.retain;
   p.packet_id = message.qos ? 1 : 0;
   p.props.user = message.user_properties;
+  set_expiry(p, message);
   const std::size_t size = encoded_size(p, m_options.version);
   if (size == 0 || size > m_tx_cap - k_tx_headroom || (m_server_max_packet && size > m_server_max_packet)) {
     return PublishStatus::too_large;

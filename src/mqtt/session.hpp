@@ -59,6 +59,8 @@ struct OutMessage {
   std::uint8_t qos = 1;
   bool retain = false;
   std::span<const UserProperty> user_properties;  // MQTT 5 only
+  bool has_message_expiry = false;                // MQTT 5 only: a Message Expiry Interval ...
+  std::uint32_t message_expiry_s = 0;             // ... of this many seconds
 };
 
 enum class PublishStatus {
@@ -299,6 +301,8 @@ class Session final : private event::IoHandler,
   std::span<std::uint8_t> tx_space();
   std::uint16_t take_packet_id();
   bool strip_retain(bool retain);
+  // A Message Expiry Interval, if the message has one (MQTT 5: encode leaves properties out on 3.1.1).
+  static void set_expiry(Publish& p, const OutMessage& message);
 
   // subscriptions (session_subscribe.cpp)
   void subscriptions_connected(const Properties& connack);

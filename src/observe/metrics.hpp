@@ -42,6 +42,7 @@ struct Snapshot {
   std::uint64_t dropped_full = 0, dropped_corrupt = 0, refused_upstream = 0, refused_oversize = 0;
   std::uint64_t ingest_reconnects = 0, uplink_reconnects = 0, tls_failures = 0, fsyncs = 0;
   std::uint64_t commits = 0, cursor_writes = 0, disk_stalls = 0, uplink_switches = 0;
+  std::uint64_t dropped_expired = 0, dropped_expiry_interval = 0;
   std::uint64_t dropped_refused = 0, retain_stripped = 0, ingest_sessions_lost = 0, subscribe_refusals = 0;
   std::uint64_t reloads = 0, reload_failures = 0;
   // retained messages an uplink rule sent without the flag (retain = "strip")

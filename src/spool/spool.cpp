@@ -735,10 +735,11 @@ void Spool::drop_front(bool counted) {
 }
 
 Append Spool::append(std::string_view topic, std::span<const std::uint8_t> payload, std::uint8_t qos, bool retain,
-                     std::uint64_t received_ns, std::uint64_t& seq) {
+                     std::uint64_t received_ns, std::uint64_t& seq, const format::RecordExt* ext) {
   if (m_failed) return Append::failed;
   Job& job = m_jobs[m_filling];
-  const std::size_t body = topic.size() + payload.size();
+  const std::size_t ext_len = ext ? format::k_ext_bytes : 0;
+  const std::size_t body = ext_len + topic.size() + payload.size();
   const std::uint64_t need = format::k_record_header + body;
   if (need + format::k_segment_header > job.m_cap) {
     errno = EFBIG;
@@ -781,12 +782,16 @@ Append Spool::append(std::string_view topic, std::span<const std::uint8_t> paylo
   h.topic_len = static_cast<std::uint16_t>(topic.size());
   h.qos = qos;
   h.retain = retain;
-  auto t = std::span(reinterpret_cast<const std::uint8_t*>(topic.data()), topic.size());
-  h.body_crc = crc32c(payload, crc32c(t));
+  h.ext_len = static_cast<std::uint8_t>(ext_len);
+  if (ext) h.ext = *ext;
   std::uint8_t* out = job.m_buf.get() + job.m_len;
+  std::uint8_t* body_out = out + format::k_record_header;
+  if (ext) format::encode_ext(body_out, *ext);
+  auto t = std::span(reinterpret_cast<const std::uint8_t*>(topic.data()), topic.size());
+  std::memcpy(body_out + ext_len, t.data(), t.size());
+  std::memcpy(body_out + ext_len + t.size(), payload.data(), payload.size());
+  h.body_crc = crc32c(payload, crc32c(t, crc32c({body_out, ext_len})));
   format::encode_record_header(out, h);
-  std::memcpy(out + format::k_record_header, t.data(), t.size());
-  std::memcpy(out + format::k_record_header + t.size(), payload.data(), payload.size());
   add_to_extent(job, seg, need);
   seg.size += need;
   m_bytes += need;
@@ -971,8 +976,9 @@ Read Spool::read_next(std::uint64_t from, std::uint64_t limit, std::span<std::ui
       continue;
     }
     out.header = h;
-    out.topic = std::string_view(reinterpret_cast<const char*>(buf.data()), h.topic_len);
-    out.payload = buf.subspan(h.topic_len, h.body_len - h.topic_len);
+    if (h.ext_len) format::decode_ext(buf.data(), out.header.ext);
+    out.topic = std::string_view(reinterpret_cast<const char*>(buf.data() + h.ext_len), h.topic_len);
+    out.payload = buf.subspan(h.ext_len + h.topic_len, h.body_len - h.ext_len - h.topic_len);
     return Read::ok;
   }
   return Read::end;

@@ -72,8 +72,8 @@ struct Stats {
 };
 
 struct Record {
-  format::RecordHeader header;
-  std::string_view topic;  // views into the caller's buffer
+  format::RecordHeader header;  // header.ext: the extension's fields too
+  std::string_view topic;       // views into the caller's buffer
   std::span<const std::uint8_t> payload;
 };
 
@@ -153,8 +153,10 @@ class Spool {
   // On failure `error` says which path and why.
   bool open(std::string& error);
 
+  // `ext`: what ages the record (format::RecordExt), written as the record's extension;
+  // nullptr: none (a record as version 2 wrote them).
   Append append(std::string_view topic, std::span<const std::uint8_t> payload, std::uint8_t qos, bool retain,
-                std::uint64_t received_ns, std::uint64_t& seq);
+                std::uint64_t received_ns, std::uint64_t& seq, const format::RecordExt* ext = nullptr);
   bool has_uncommitted() const { return m_next_seq - 1 > m_durable_seq; }
 
   // The work due now as a job (records appended since the last job, the next segment

@@ -91,6 +91,22 @@ TEST(Config, the_replaced_batch_max_delay_is_honoured_and_names_its_replacement)
   EXPECT_NE(cfg->warnings[0].find("write commit_interval = \"250ms\""), std::string::npos) << cfg->warnings[0];
 }
 
+TEST(Config, spool_max_age_is_a_duration_off_by_default) {
+  std::vector<std::string> errors;
+  auto plain = config::parse(k_valid, "gw.toml", errors);
+  ASSERT_TRUE(plain) << (errors.empty() ? "" : errors[0]);
+  EXPECT_EQ(plain->spool.max_age, std::chrono::nanoseconds(0)) << "no limit unless set";
+  auto cfg = config::parse(replace(k_valid, "when_full = \"drop-oldest\"", "max_age = \"72h\""), "gw.toml", errors);
+  ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+  EXPECT_EQ(cfg->spool.max_age, std::chrono::hours(72));
+  auto bad = errors_for(replace(k_valid, "when_full = \"drop-oldest\"", "max_age = 3600"));
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].rfind("gw.toml:31: spool.max_age: ", 0), 0u) << bad[0];
+  bad = errors_for(replace(k_valid, "when_full = \"drop-oldest\"", "max_age = \"100000h\""));
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0], "gw.toml:31: spool.max_age: out of range (0s to 315360000s)");
+}
+
 TEST(Config, both_the_old_and_the_new_commit_key_is_an_error) {
   auto errors =
       errors_for(replace(k_valid, "commit_interval = \"5ms\"", "commit_interval = \"5ms\"\nbatch_max_delay = \"1ms\""));

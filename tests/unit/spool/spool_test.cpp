@@ -615,6 +615,84 @@ TEST(Spool, AFullDiskIsAFullSpoolUntilSpaceReturns) {
   EXPECT_EQ(s.durable_seq(), 1u);
 }
 
+// Version 3: a record's extension (what ages it: boot clock, boot, Message Expiry
+// Interval) is written and read back with it, through a reopen; a record without one (as
+// version 2 wrote them) reads back with none, beside them.
+TEST(Spool, TheRecordExtensionIsReadBackAndRecordsWithoutOneStayReadable) {
+  TempDir dir;
+  format::RecordExt ext;
+  ext.boot_ns = 123'456'789'012ull;
+  ext.boot = 0xdeadbeef;
+  ext.expiry_s = 300;
+  ext.has_expiry = true;
+  ext.wall_synced = true;
+  {
+    OpenSpool s(options(dir));
+    std::uint64_t seq = 0;
+    ASSERT_EQ(s.append("s/with", bytes("payload-1"), 1, false, 1000, seq, &ext), Append::ok);
+    ASSERT_EQ(s.append("s/without", bytes("payload-2"), 1, true, 2000, seq), Append::ok);
+    format::RecordExt plain;  // an extension with no expiry, clock not synchronized
+    plain.boot_ns = 5;
+    plain.boot = 9;
+    ASSERT_EQ(s.append("s/plain", bytes(""), 0, false, 3000, seq, &plain), Append::ok);
+    ASSERT_TRUE(s.commit());
+  }
+  OpenSpool s(options(dir));
+  ASSERT_EQ(s.stats().recovered_records, 3u);
+  std::vector<std::uint8_t> buf(1024);
+  Record r;
+  ASSERT_EQ(s.read_next(1, s.next_seq(), buf, r), Read::ok);
+  EXPECT_EQ(r.header.ext_len, format::k_ext_bytes);
+  EXPECT_EQ(r.topic, "s/with");
+  EXPECT_EQ(std::string(r.payload.begin(), r.payload.end()), "payload-1");
+  EXPECT_EQ(r.header.received_ns, 1000u);
+  EXPECT_EQ(r.header.ext.boot_ns, ext.boot_ns);
+  EXPECT_EQ(r.header.ext.boot, ext.boot);
+  EXPECT_EQ(r.header.ext.expiry_s, 300u);
+  EXPECT_TRUE(r.header.ext.has_expiry);
+  EXPECT_TRUE(r.header.ext.wall_synced);
+  ASSERT_EQ(s.read_next(2, s.next_seq(), buf, r), Read::ok);
+  EXPECT_EQ(r.header.ext_len, 0);
+  EXPECT_EQ(r.topic, "s/without");
+  EXPECT_EQ(std::string(r.payload.begin(), r.payload.end()), "payload-2");
+  EXPECT_TRUE(r.header.retain);
+  EXPECT_EQ(r.header.ext.boot, 0u);
+  EXPECT_FALSE(r.header.ext.has_expiry);
+  ASSERT_EQ(s.read_next(3, s.next_seq(), buf, r), Read::ok);
+  EXPECT_EQ(r.topic, "s/plain");
+  EXPECT_TRUE(r.payload.empty());
+  EXPECT_EQ(r.header.ext.boot, 9u);
+  EXPECT_EQ(r.header.ext.boot_ns, 5u);
+  EXPECT_FALSE(r.header.ext.has_expiry);
+  EXPECT_FALSE(r.header.ext.wall_synced);
+  EXPECT_EQ(s.stats().corrupt, 0u);
+}
+
+// Header byte 27 counts the extension: 0 or 16, nothing else; the extension's flags
+// without an extension are damage.
+TEST(Spool, ARecordHeaderWithAnUnknownExtensionIsRejected) {
+  format::RecordHeader h;
+  h.body_len = 20;
+  h.seq = 1;
+  h.topic_len = 3;
+  std::uint8_t raw[format::k_record_header];
+  auto with = [&](std::uint8_t byte26, std::uint8_t byte27) {
+    format::encode_record_header(raw, h);
+    raw[26] = byte26;
+    raw[27] = byte27;
+    format::put32(raw + 32, crc32c({raw, 32}));
+    format::RecordHeader out;
+    return format::decode_record_header(raw, out);
+  };
+  EXPECT_TRUE(with(1, 0));
+  EXPECT_TRUE(with(1 | format::k_flag_expiry | format::k_flag_wall_synced, format::k_ext_bytes));
+  EXPECT_FALSE(with(1, 8)) << "an extension of another length";
+  EXPECT_FALSE(with(1 | format::k_flag_expiry, 0)) << "expiry without an extension";
+  EXPECT_FALSE(with(1 | 0x40, format::k_ext_bytes)) << "an unknown flag";
+  h.body_len = 18;  // 16 + a 3-byte topic does not fit
+  EXPECT_FALSE(with(1, format::k_ext_bytes));
+}
+
 TEST(SyncThread, RunsAJobAndSignalsItsEventfd) {
   TempDir dir;
   OpenSpool s(options(dir, 1 << 20, true));
