@@ -347,6 +347,95 @@ void read_retry(Checker& c, const toml::table* t, std::string_view prefix, Retry
 // marzer/tomlplusplus#294). Such lines are refused before toml++ sees them: the line
 // number of the first, or 0. Lines inside a multi-line array or string are looked at too,
 // which for edgegw's keys (strings and arrays of strings) refuses nothing it could use.
+namespace {
+
+// Topic filter levels, one at a time ("a/+/#" -> "a", "+", "#").
+class Levels {
+ public:
+  explicit Levels(std::string_view filter) : m_rest(filter), m_done(false) {}
+  bool next(std::string_view& level) {
+    if (m_done) return false;
+    const std::size_t slash = m_rest.find('/');
+    level = m_rest.substr(0, slash);
+    if (slash == std::string_view::npos) m_done = true;
+    else m_rest.remove_prefix(slash + 1);
+    return true;
+  }
+
+ private:
+  std::string_view m_rest;
+  bool m_done;
+};
+
+std::string_view unshared(std::string_view filter) {
+  if (!filter.starts_with("$share/")) return filter;
+  const std::size_t slash = filter.find('/', 7);
+  return slash == std::string_view::npos ? std::string_view() : filter.substr(slash + 1);
+}
+
+// [downlink] and its [[downlink.rule]]s; the loops they would make with ingest and uplink.
+void read_downlink(Checker& c, const toml::table& root, Config& cfg) {
+  const toml::table* d = c.table(root, "", "downlink", false);
+  if (!d) return;
+  c.only_known(*d, "downlink", {"rule", "slots", "session_expiry"});
+  c.integer(d, "downlink", "slots", cfg.downlink.slots, 1, 65535);
+  c.duration(d, "downlink", "session_expiry", cfg.downlink.session_expiry, std::chrono::seconds(10),
+             std::chrono::hours(24 * 365));
+  const toml::node* rules = d->get("rule");
+  if (!rules) return c.error(d->source(), "downlink.rule", "required: at least one [[downlink.rule]]");
+  const toml::array* arr = rules->as_array();
+  if (!arr || arr->empty()) return c.error(rules->source(), "downlink.rule", "must be one or more [[downlink.rule]] tables");
+  const auto up_filter = [&](const std::string& f) { return cfg.uplink.topic_prefix + std::string(unshared(f)); };
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const std::string key = "downlink.rule[" + std::to_string(i + 1) + "]";
+    const toml::table* t = (*arr)[i].as_table();
+    if (!t) {
+      c.error((*arr)[i].source(), key, "must be a table");
+      continue;
+    }
+    c.only_known(*t, key, {"filter", "strip", "prefix", "qos"});
+    DownlinkRule r;
+    std::string why;
+    if (!c.string(t, key, "filter", r.filter, true)) continue;
+    const toml::source_region at = c.last();
+    if (!valid_filter(r.filter, why) || r.filter.starts_with("$share/")) {
+      c.error(at, key + ".filter", why.empty() ? "a shared subscription cannot be a downlink filter" : why);
+      continue;
+    }
+    if (c.string(t, key, "strip", r.strip, false) &&
+        (r.strip.find_first_of("+#") != std::string::npos || !r.filter.starts_with(r.strip))) {
+      c.error(c.last(), key + ".strip", "must be the start of the filter \"" + r.filter + "\", without wildcards");
+      continue;
+    }
+    if (c.string(t, key, "prefix", r.prefix, false) && r.prefix.find_first_of("+#") != std::string::npos) {
+      c.error(c.last(), key + ".prefix", "cannot hold the wildcards '+' or '#'");
+      continue;
+    }
+    c.integer(t, key, "qos", r.qos, 0, 1);
+    r.local_filter = r.prefix + r.filter.substr(r.strip.size());
+    if (r.local_filter.empty()) {
+      c.error(at, key + ".filter", "maps to an empty local topic: set prefix");
+      continue;
+    }
+    // What comes down must not go back up, nor what goes up come back down.
+    for (const std::string& in : cfg.ingest.topics) {
+      if (filters_overlap(r.local_filter, in))
+        c.error(at, key + ".filter",
+                "its local topics \"" + r.local_filter + "\" overlap ingest.topics \"" + in +
+                    "\": what comes down would go back up (a loop); change prefix or the ingest filter");
+      if (filters_overlap(r.filter, up_filter(in)))
+        c.error(at, key + ".filter",
+                "overlaps \"" + up_filter(in) + "\", where the uplink publishes (uplink.topic_prefix + ingest.topics \"" +
+                    in + "\"): what goes up would come back down (a loop)");
+    }
+    if (!cfg.uplink.status_topic.empty() && filters_overlap(r.filter, cfg.uplink.status_topic))
+      c.error(at, key + ".filter", "overlaps uplink.status_topic \"" + cfg.uplink.status_topic + "\"");
+    cfg.downlink.rules.push_back(std::move(r));
+  }
+}
+
+}  // namespace
+
 static std::size_t bad_table_header(std::string_view text) {
   auto key_start = [](char ch) {
     return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '"' || ch == '\'' ||
@@ -390,7 +479,7 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
   cfg.spool.max_bytes = *util::parse_bytes(build::k_default_spool_max_bytes);
   cfg.spool.commit_interval = *util::parse_duration(build::k_default_commit_interval);
   cfg.ingest.receive_maximum = build::k_default_receive_maximum;
-  c.only_known(root, "", {"gateway", "ingest", "uplink", "pool", "spool", "metrics", "selftest"});
+  c.only_known(root, "", {"gateway", "ingest", "uplink", "pool", "spool", "metrics", "selftest", "downlink"});
   cfg.selftest.intrinsic = *parse_budget(build::k_budget_intrinsic);
   cfg.selftest.fsync = *parse_budget(build::k_budget_fsync);
   cfg.selftest.end_to_end = *parse_budget(build::k_budget_end_to_end);
@@ -556,11 +645,25 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
     }
   }
 
+  read_downlink(c, root, cfg);
+
   if (cfg.gateway.control_socket.empty()) cfg.gateway.control_socket = cfg.gateway.state_dir + "/edgegw.sock";
   if (cfg.ingest.client_id.empty()) cfg.ingest.client_id = "edgegw-" + cfg.gateway.id + "-in";
   if (cfg.uplink.client_id.empty()) cfg.uplink.client_id = "edgegw-" + cfg.gateway.id + "-up";
   if (errors.size() != errors_before) return std::nullopt;
   return cfg;
+}
+
+bool filters_overlap(std::string_view a, std::string_view b) {
+  Levels la(unshared(a)), lb(unshared(b));
+  std::string_view x, y;
+  for (;;) {
+    const bool has_x = la.next(x), has_y = lb.next(y);
+    if (has_x && x == "#") return true;  // "a/#" matches "a" too
+    if (has_y && y == "#") return true;
+    if (!has_x || !has_y) return has_x == has_y;
+    if (x != y && x != "+" && y != "+") return false;
+  }
 }
 
 std::optional<Budget> parse_budget(std::string_view text) {

@@ -179,3 +179,64 @@ TEST(Allocations, forwarding_at_1000_per_second_makes_zero_heap_allocations_and_
       loop, [&] { return gw.stopped(); }, std::chrono::seconds(10));
   EXPECT_EQ(gw.exit_code(), 0);
 }
+
+// The downlink in this process: upstream mosquitto -> uplink session -> downlink pool ->
+// ingest session -> local mosquitto (QoS 1, the upstream PUBACK after the local one), at
+// 1,000 commands/s. After a warm-up it allocates nothing; its latency (upstream receipt
+// -> local PUBACK) is printed.
+TEST(Allocations, the_downlink_at_1000_per_second_makes_zero_heap_allocations) {
+  constexpr long k_warmup = 1'000;
+  constexpr long k_messages = 3'000;
+  Broker local, upstream;
+  TempDir dir;
+  const std::string toml = "[gateway]\nid = \"alloc\"\nstate_dir = \"" + dir.file("state") +
+                           "\"\nlog_level = \"warning\"\n"
+                           "[ingest]\nurl = \"" +
+                           local.url() +
+                           "\"\ntopics = [\"sensors/#\"]\n"
+                           "[uplink]\nurl = \"" +
+                           upstream.url() +
+                           "\"\ntopic_prefix = \"up/\"\n"
+                           "[pool]\nslots = 256\nslot_bytes = 1024\n"
+                           "[spool]\nmax_bytes = \"64MiB\"\n"
+                           "[[downlink.rule]]\nfilter = \"cmd/alloc/#\"\nstrip = \"cmd/alloc/\"\nprefix = \"commands/\"\n";
+  std::vector<std::string> errors;
+  auto cfg = config::parse(toml, "alloc.toml", errors);
+  ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+  event::Loop loop;
+  gateway::Gateway gw(loop, *cfg);
+  std::string error;
+  ASSERT_TRUE(gw.start(error)) << error;
+  ASSERT_TRUE(run_loop_until(
+      loop, [&] { return gw.subscribed() && gw.uplink().state() == mqtt::SessionState::connected; },
+      std::chrono::seconds(20)));
+  // The SUBACK upstream: commands published before it would not be for our session.
+  ASSERT_TRUE(run_loop_until(
+      loop, [&] { return gw.uplink().subscription_states()[0] <= 2; }, std::chrono::seconds(20)));
+  const observe::DownlinkStats& d = *gw.downlink().stats();
+
+  Process commands = publish_stream(upstream, "cmd/alloc/valve", k_warmup + k_messages, 1000, 1);
+  ASSERT_TRUE(run_loop_until(
+      loop, [&] { return d.delivered >= k_warmup; }, std::chrono::seconds(60)));
+  const std::uint64_t allocations_before = g_allocations.load();
+  const std::uint64_t delivered_before = d.delivered;
+  ASSERT_TRUE(run_loop_until(
+      loop, [&] { return d.delivered >= static_cast<std::uint64_t>(k_warmup + k_messages); },
+      std::chrono::seconds(60)))
+      << "delivered " << d.delivered;
+  const std::uint64_t allocations = g_allocations.load() - allocations_before;
+  std::printf(
+      "[ alloc ] %llu commands down at 1000/s: %llu heap allocations; latency upstream receipt -> local PUBACK "
+      "p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+      static_cast<unsigned long long>(d.delivered - delivered_before), static_cast<unsigned long long>(allocations),
+      static_cast<double>(d.latency.percentile(0.5)) / 1e6, static_cast<double>(d.latency.percentile(0.99)) / 1e6,
+      static_cast<double>(d.latency.max()) / 1e6);
+  EXPECT_EQ(allocations, 0u);
+  EXPECT_EQ(d.received, static_cast<std::uint64_t>(k_warmup + k_messages));
+  EXPECT_EQ(d.refused, 0u);
+  EXPECT_EQ(commands.wait(std::chrono::seconds(30)), 0);
+  gw.shutdown(std::chrono::seconds(2));
+  run_loop_until(
+      loop, [&] { return gw.stopped(); }, std::chrono::seconds(10));
+  EXPECT_EQ(gw.exit_code(), 0);
+}

@@ -1,0 +1,196 @@
+// The downlink against real brokers: commands published upstream arrive at the local
+// broker under the mapped topic, none lost across a restart of the local broker, of
+// edgegw (SIGKILL) or of the upstream broker; what came down never goes back up.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "support/clients.hpp"
+#include "support/gateway_rig.hpp"
+
+using namespace edgegw::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* k_downlink = R"(
+[downlink]
+slots = 16
+session_expiry = "10m"
+[[downlink.rule]]
+filter = "cmd/gw-test/#"
+strip = "cmd/gw-test/"
+prefix = "commands/"
+)";
+
+RigOptions downlink_rig() {
+  RigOptions o;
+  o.extra = k_downlink;
+  o.local_persistent = true;  // the local verifier's session (and what it has not read) survives its restart
+  return o;
+}
+
+// A persistent QoS 1 subscriber to commands/# on the local broker, printing "user
+// properties|payload"; returned once it saw a probe.
+Process start_local_verifier(Rig& rig) {
+  const std::string file = rig.dir().file("local.txt");
+  Process verifier(with_broker(rig.local(), {"mosquitto_sub", "-V", "mqttv5", "-q", "1", "-c", "-i", "local-verifier",
+                                             "-x", "86400", "-t", "commands/#", "-F", "%P|%p"}),
+                   Redirects{.stdout_file = file});
+  for (int i = 0; i < 500; ++i) {
+    publish(rig.local(), "commands/probe", "probe", 1);
+    if (read_file(file).find("probe") != std::string::npos) return verifier;
+    std::this_thread::sleep_for(20ms);
+  }
+  ADD_FAILURE() << "the local verifier never subscribed";
+  return verifier;
+}
+
+void start_with_downlink(Rig& rig) {
+  rig.start_daemon();
+  for (int i = 0; i < 1000 && rig.daemon_log().find("downlink: subscribed upstream") == std::string::npos; ++i)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_NE(rig.daemon_log().find("downlink: subscribed upstream to all 1 filters"), std::string::npos)
+      << rig.daemon_log();
+}
+
+// Commands "first".."first+count-1" on cmd/gw-test/valve upstream, at `rate` per second.
+Process commands(Rig& rig, long count, int rate, long first = 0) {
+  return publish_stream(rig.upstream(), "cmd/gw-test/valve", count, rate, 1, first);
+}
+
+Tally local_tally(Rig& rig, long count, std::chrono::seconds timeout) {
+  return wait_for_tally(
+      rig.dir().file("local.txt"), [count](const Tally& t) { return t.missing(count) == 0; }, timeout);
+}
+
+void print_latency(Rig& rig, const char* what) {
+  const std::string json = rig.status_json();
+  const std::size_t at = json.find("\"downlink\":{");
+  const std::size_t lat = at == std::string::npos ? at : json.find("\"latency_ms\":", at);
+  const std::size_t end = lat == std::string::npos ? lat : json.find('}', lat);
+  std::printf("[ downlink ] %s: %s\n", what,
+              end == std::string::npos ? "no status" : json.substr(lat, end - lat + 1).c_str());
+}
+
+}  // namespace
+
+// The plain path: every command arrives once, in order, under the mapped topic, marked as
+// edgegw's; the counters say so; the latency is printed (not asserted).
+TEST(Downlink, a_stream_of_commands_arrives_locally_in_order_under_the_mapped_topic) {
+  constexpr long k_count = 500;
+  Rig rig(downlink_rig());
+  Process verifier = start_local_verifier(rig);
+  start_with_downlink(rig);
+  Process upstream = commands(rig, k_count, 500);
+  Tally t = local_tally(rig, k_count, 20s);
+  EXPECT_EQ(upstream.wait(10s), 0);
+  EXPECT_EQ(t.missing(k_count), 0);
+  EXPECT_EQ(t.duplicates(), 0);
+  ASSERT_EQ(t.order.size(), static_cast<std::size_t>(k_count));
+  for (long i = 0; i < k_count; ++i) EXPECT_EQ(t.order[static_cast<std::size_t>(i)], i);
+  const std::string local = read_file(rig.dir().file("local.txt"));
+  EXPECT_NE(local.find("edgegw-downlink:gw-test|0\n"), std::string::npos) << local.substr(0, 200);
+  EXPECT_EQ(rig.wait_for_counter("downlink_delivered", k_count, 5s), k_count);
+  EXPECT_EQ(rig.status_counter("downlink_received"), k_count);
+  EXPECT_EQ(rig.status_counter("downlink_refused"), 0);
+  EXPECT_EQ(rig.status_counter("downlink_in_flight"), 0);
+  print_latency(rig, "500 commands at 500/s");
+  EXPECT_EQ(rig.stop_daemon(), 0);
+}
+
+// The local broker stops for a second mid-stream: the commands edgegw holds are not
+// acknowledged upstream until the restarted broker has them; none is lost.
+TEST(Downlink, a_local_broker_restart_mid_stream_loses_no_command) {
+  constexpr long k_count = 1000;
+  Rig rig(downlink_rig());
+  Process verifier = start_local_verifier(rig);
+  start_with_downlink(rig);
+  Process upstream = commands(rig, k_count, 250);
+  std::this_thread::sleep_for(1500ms);
+  rig.local().stop();
+  std::this_thread::sleep_for(1s);
+  rig.local().start();
+  Tally t = local_tally(rig, k_count, 20s);
+  EXPECT_EQ(upstream.wait(10s), 0);
+  EXPECT_EQ(t.missing(k_count), 0) << rig.daemon_log();
+  std::printf("[ downlink ] local broker restart: %ld duplicates of %ld\n", t.duplicates(), k_count);
+  EXPECT_GE(rig.wait_for_counter("downlink_delivered", k_count, 5s), k_count);
+  EXPECT_EQ(rig.status_counter("downlink_refused"), 0);
+}
+
+// edgegw is killed (SIGKILL) mid-stream and started again: what it held unacknowledged
+// comes down again from its upstream session; none is lost (duplicates counted).
+TEST(Downlink, an_edgegw_kill_mid_stream_loses_no_command) {
+  constexpr long k_count = 1000;
+  Rig rig(downlink_rig());
+  Process verifier = start_local_verifier(rig);
+  start_with_downlink(rig);
+  Process upstream = commands(rig, k_count, 250);
+  std::this_thread::sleep_for(1500ms);
+  rig.daemon().kill();
+  std::this_thread::sleep_for(500ms);
+  rig.start_daemon();
+  Tally t = local_tally(rig, k_count, 20s);
+  EXPECT_EQ(upstream.wait(10s), 0);
+  EXPECT_EQ(t.missing(k_count), 0) << rig.daemon_log();
+  std::printf("[ downlink ] edgegw SIGKILL: %ld duplicates of %ld, %ld redelivered (DUP) after the restart\n",
+              t.duplicates(), k_count, rig.status_counter("downlink_redelivered"));
+  EXPECT_NE(rig.daemon_log().find("mqtt edgegw-gw-test-up: connected (MQTT 5.0, session resumed"), std::string::npos);
+}
+
+// The upstream broker restarts (persistent, as a production broker is) while edgegw holds
+// commands it cannot deliver (the local broker is down) and more wait upstream: its
+// session, and the commands in it, survive; all arrive once the local broker is back.
+TEST(Downlink, an_upstream_broker_restart_with_commands_held_loses_none) {
+  constexpr long k_count = 200;
+  Rig rig(downlink_rig());
+  Process verifier = start_local_verifier(rig);
+  start_with_downlink(rig);
+  rig.local().stop();
+  Process upstream = commands(rig, k_count, 0);
+  EXPECT_EQ(upstream.wait(10s), 0);
+  // edgegw holds downlink.slots of them unacknowledged; the rest wait upstream.
+  EXPECT_EQ(rig.wait_for_counter("downlink_in_flight", 16, 5s), 16);
+  rig.upstream().stop();
+  rig.upstream().start();
+  rig.local().start();
+  Process more = commands(rig, 100, 0, k_count);
+  Tally t = local_tally(rig, k_count + 100, 20s);
+  EXPECT_EQ(more.wait(10s), 0);
+  EXPECT_EQ(t.missing(k_count + 100), 0) << rig.daemon_log();
+  std::printf("[ downlink ] upstream broker restart: %ld duplicates of %ld\n", t.duplicates(), k_count + 100);
+}
+
+// A message carrying the downlink's mark that reaches ingest (here published by hand, as
+// another gateway's downlink would) is not sent up; check-config refuses the overlap
+// that would make edgegw do it to itself (DownlinkConfig unit tests).
+TEST(Downlink, a_marked_message_is_never_sent_back_up) {
+  Rig rig(downlink_rig());
+  rig.start_verifier();
+  start_with_downlink(rig);
+  std::string out;
+  ASSERT_EQ(run(with_broker(rig.local(), {"mosquitto_pub", "-V", "mqttv5", "-t", "sensors/loop", "-m", "7", "-q", "1",
+                                          "-D", "publish", "user-property", "edgegw-downlink", "gw-other"}),
+                &out),
+            0)
+      << out;
+  publish(rig.local(), "sensors/after", "8", 1);
+  Tally t = rig.wait_for_unique(1, 10s);
+  EXPECT_EQ(t.unique.count(8), 1u);
+  EXPECT_EQ(t.unique.count(7), 0u);
+  EXPECT_EQ(rig.wait_for_counter("downlink_loops_refused", 1, 5s), 1);
+}
+
+TEST(Downlink, check_config_refuses_a_rule_whose_local_topics_go_back_up) {
+  Rig rig(RigOptions{.extra = "[[downlink.rule]]\nfilter = \"cmd/#\"\nprefix = \"sensors/\"\n"});
+  std::string out;
+  std::vector<std::string> argv = own_binary(std::string(EDGEGW_BIN_DIR) + "/edgegw");
+  argv.insert(argv.end(), {"check-config", "--config", rig.config_path()});
+  EXPECT_EQ(run(argv, &out), 1);
+  EXPECT_NE(out.find("downlink.rule[1].filter: its local topics \"sensors/cmd/#\" overlap ingest.topics \"sensors/#\""),
+            std::string::npos)
+      << out;
+}
