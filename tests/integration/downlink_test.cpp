@@ -141,10 +141,12 @@ TEST(Downlink, an_edgegw_kill_mid_stream_loses_no_command) {
   EXPECT_NE(rig.daemon_log().find("mqtt edgegw-gw-test-up: connected (MQTT 5.0, session resumed"), std::string::npos);
 }
 
-// The upstream broker restarts (persistent, as a production broker is) while edgegw holds
-// commands it cannot deliver (the local broker is down) and more wait upstream: its
-// session, and the commands in it, survive; all arrive once the local broker is back.
-TEST(Downlink, an_upstream_broker_restart_with_commands_held_loses_none) {
+// The local broker is down, so edgegw holds downlink.slots commands unacknowledged and
+// more wait upstream; then edgegw is killed (SIGKILL) and the upstream broker restarts
+// (persistent, as a production broker is): the session and the commands in it survive,
+// and all arrive once edgegw and the local broker are back. Acknowledging upstream before
+// the local PUBACK would lose the 16 edgegw held.
+TEST(Downlink, commands_held_through_an_edgegw_kill_and_an_upstream_broker_restart_are_not_lost) {
   constexpr long k_count = 200;
   Rig rig(downlink_rig());
   Process verifier = start_local_verifier(rig);
@@ -154,14 +156,17 @@ TEST(Downlink, an_upstream_broker_restart_with_commands_held_loses_none) {
   EXPECT_EQ(upstream.wait(10s), 0);
   // edgegw holds downlink.slots of them unacknowledged; the rest wait upstream.
   EXPECT_EQ(rig.wait_for_counter("downlink_in_flight", 16, 5s), 16);
+  rig.daemon().kill();
   rig.upstream().stop();
   rig.upstream().start();
   rig.local().start();
+  rig.start_daemon();
   Process more = commands(rig, 100, 0, k_count);
   Tally t = local_tally(rig, k_count + 100, 20s);
   EXPECT_EQ(more.wait(10s), 0);
   EXPECT_EQ(t.missing(k_count + 100), 0) << rig.daemon_log();
-  std::printf("[ downlink ] upstream broker restart: %ld duplicates of %ld\n", t.duplicates(), k_count + 100);
+  std::printf("[ downlink ] edgegw kill + upstream broker restart, local broker down: %ld duplicates of %ld\n",
+              t.duplicates(), k_count + 100);
 }
 
 // A message carrying the downlink's mark that reaches ingest (here published by hand, as
