@@ -384,7 +384,8 @@ void read_downlink(Checker& c, const toml::table& root, Config& cfg) {
   const toml::node* rules = d->get("rule");
   if (!rules) return c.error(d->source(), "downlink.rule", "required: at least one [[downlink.rule]]");
   const toml::array* arr = rules->as_array();
-  if (!arr || arr->empty()) return c.error(rules->source(), "downlink.rule", "must be one or more [[downlink.rule]] tables");
+  if (!arr || arr->empty())
+    return c.error(rules->source(), "downlink.rule", "must be one or more [[downlink.rule]] tables");
   const auto up_filter = [&](const std::string& f) { return cfg.uplink.topic_prefix + std::string(unshared(f)); };
   for (std::size_t i = 0; i < arr->size(); ++i) {
     const std::string key = "downlink.rule[" + std::to_string(i + 1) + "]";
@@ -425,8 +426,9 @@ void read_downlink(Checker& c, const toml::table& root, Config& cfg) {
                     "\": what comes down would go back up (a loop); change prefix or the ingest filter");
       if (filters_overlap(r.filter, up_filter(in)))
         c.error(at, key + ".filter",
-                "overlaps \"" + up_filter(in) + "\", where the uplink publishes (uplink.topic_prefix + ingest.topics \"" +
-                    in + "\"): what goes up would come back down (a loop)");
+                "overlaps \"" + up_filter(in) +
+                    "\", where the uplink publishes (uplink.topic_prefix + ingest.topics \"" + in +
+                    "\"): what goes up would come back down (a loop)");
     }
     if (!cfg.uplink.status_topic.empty() && filters_overlap(r.filter, cfg.uplink.status_topic))
       c.error(at, key + ".filter", "overlaps uplink.status_topic \"" + cfg.uplink.status_topic + "\"");

@@ -35,22 +35,29 @@ bool has_user_property(const mqtt::Properties& props, std::string_view key, std:
   return found;
 }
 
+// Done with a message that goes nowhere: acknowledged upstream, so it does not come again.
+void drop(mem::Pool& pool, mqtt::Session& from, const mqtt::Message& m, mqtt::AckToken token) {
+  pool.release(m.slot);
+  if (m.qos > 0) from.ack(token);
+}
+
 constexpr auto k_retry = std::chrono::milliseconds(100);
 
 }  // namespace
 
 Downlink::Downlink(event::Loop& loop, const config::Config& config)
-    : m_loop(loop), m_config(config), m_retry(loop, *this) {
+    : m_config(config), m_retry(loop, *this) {
   if (!enabled()) return;
   const std::uint32_t slots = m_config.downlink.slots;
-  m_entries.allocate(2u * slots);
+  m_entries.allocate(std::size_t{2} * slots);
   m_props[0] = {k_mark, m_config.gateway.id};
   m_stats.slots = slots;
 }
 
 mem::Pool* Downlink::pool(unsigned session) {
   if (!enabled()) return nullptr;
-  if (!m_pools[session]) m_pools[session] = std::make_unique<mem::Pool>(m_config.downlink.slots, m_config.pool.slot_bytes);
+  if (!m_pools[session])
+    m_pools[session] = std::make_unique<mem::Pool>(m_config.downlink.slots, m_config.pool.slot_bytes);
   return m_pools[session].get();
 }
 
@@ -104,7 +111,7 @@ const config::DownlinkRule* Downlink::match(std::string_view topic) const {
 
 void Downlink::on_message(mqtt::Session& from, unsigned session, const mqtt::Message& m, mqtt::AckToken token) {
   mem::Pool* pool = m_pools[session].get();
-  if (!pool) return;  // no rules: the session has no pool, and receives nothing
+  if (!pool) return;            // no rules: the session has no pool, and receives nothing
   if (m_stopped || !m_local) {  // not acknowledged: the broker sends it again after the restart
     pool->release(m.slot);
     return;
@@ -116,9 +123,7 @@ void Downlink::on_message(mqtt::Session& from, unsigned session, const mqtt::Mes
     ++m_stats.loops_refused;
     EGW_LOG_LIMITED(warning, "downlink: refused \"%.*s\": edgegw sent it up itself (a loop; see check-config)",
                     static_cast<int>(m.topic.size()), m.topic.data());
-    pool->release(m.slot);
-    if (m.qos > 0) from.ack(token);
-    return;
+    return drop(*pool, from, m, token);
   }
   const config::DownlinkRule* rule = match(m.topic);
   const std::string_view rest = rule ? m.topic.substr(rule->strip.size()) : std::string_view();
@@ -126,9 +131,7 @@ void Downlink::on_message(mqtt::Session& from, unsigned session, const mqtt::Mes
     ++m_stats.refused;
     EGW_LOG_LIMITED(warning, "downlink: no rule maps \"%.*s\" to a local topic; dropped",
                     static_cast<int>(m.topic.size()), m.topic.data());
-    pool->release(m.slot);
-    if (m.qos > 0) from.ack(token);
-    return;
+    return drop(*pool, from, m, token);
   }
   Entry e{pool, m.slot, &from, token, m.qos, rule->qos, State::waiting, realtime_ns(), {}};
   e.out.topic_prefix = rule->prefix;
@@ -153,9 +156,8 @@ void Downlink::on_subscribed(mqtt::Bytes states) const {
       continue;
     }
     EGW_LOG_LIMITED(warning, "downlink: the upstream broker refused the filter \"%s\" (%s)", rules[i].filter.c_str(),
-                    states[i] == mqtt::Session::k_unanswered
-                        ? "no answer yet"
-                        : mqtt::reason_name(static_cast<mqtt::Reason>(states[i])));
+                    states[i] == mqtt::Session::k_unanswered ? "no answer yet"
+                                                             : mqtt::reason_name(static_cast<mqtt::Reason>(states[i])));
   }
   if (granted == states.size()) EGW_LOG(info, "downlink: subscribed upstream to all %zu filters", granted);
 }
@@ -226,6 +228,5 @@ void Downlink::send_waiting() {
     if (m_entries.holds(p) && m_entries[p].state == State::waiting && !send(p)) return;
   }
 }
-
 
 }  // namespace edgegw::gateway

@@ -22,8 +22,8 @@
 //    and a message coming back carrying it (ingest), or our own gw property (upstream),
 //    is refused and counted;
 //  - fixed memory: a pool of downlink.slots slots per upstream session (two with several
-//    uplink brokers) and a ring of as many entries, made at start; when they are all in use the uplink session stops reading (the upstream broker
-//    holds the rest). Nothing is allocated per message. Event loop thread only.
+//    uplink brokers) and a ring of as many entries, made at start; when they are all in use the uplink session stops
+//    reading (the upstream broker holds the rest). Nothing is allocated per message. Event loop thread only.
 #pragma once
 
 #include <cstdint>
@@ -95,7 +95,6 @@ class Downlink final : private event::Timer::Handler {
   void send_waiting();
   void on_timer(event::Timer& timer) override;
 
-  event::Loop& m_loop;
   const config::Config& m_config;
   std::unique_ptr<mem::Pool> m_pools[2];
   mem::Ring<Entry> m_entries;  // in arrival order

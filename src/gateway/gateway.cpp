@@ -38,7 +38,9 @@ class Gateway::IngestHandler final : public mqtt::SessionHandler {
   }
   void on_message(const mqtt::Message& m, mqtt::AckToken token) override { m_g.on_message(m, token); }
   // Its publishes are the downlink's.
-  void on_published(std::uint64_t cookie, mqtt::Reason reason) override { m_g.m_downlink->on_published(cookie, reason); }
+  void on_published(std::uint64_t cookie, mqtt::Reason reason) override {
+    m_g.m_downlink->on_published(cookie, reason);
+  }
   void on_subscribed(mqtt::Bytes states) override {
     m_g.describe_subscriptions(states);
     const bool all = std::none_of(states.begin(), states.end(), [](std::uint8_t s) { return s >= 0x80; });
@@ -646,7 +648,7 @@ void Gateway::shutdown(event::Duration grace) {
           "gateway: stopping: committing the last batch, waiting up to %.1f s for %zu upstream acknowledgements",
           std::chrono::duration<double>(grace).count(), inflight_count());
   m_phase = Phase::draining;
-  m_downlink->stop();  // what it holds stays unacknowledged upstream, and comes down again
+  m_downlink->stop();          // what it holds stays unacknowledged upstream, and comes down again
   m_ingest->hold_input(true);  // nothing new; what is in hand gets durable and acknowledged
   m_drain_timer.cancel();
   m_grace_timer.arm_in(grace);

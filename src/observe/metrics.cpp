@@ -89,11 +89,12 @@ void render_text(const Snapshot& s, Text& out) {
     out.add("  disk     STALLED: one sync on the disk for %.1f s (%s)\n", s.sync_waiting_s, s.disk_stall_file);
   if (s.reload_error[0]) out.add("  reload   FAILED, the files in use kept: %s\n", s.reload_error);
   if (const DownlinkStats* d = s.downlink) {
-    out.add("  downlink %u of %u slots in use; received %llu, delivered %llu, redelivered %llu, refused %llu, loops "
-            "refused %llu\n",
-            d->in_flight, d->slots, static_cast<unsigned long long>(d->received),
-            static_cast<unsigned long long>(d->delivered), static_cast<unsigned long long>(d->redelivered),
-            static_cast<unsigned long long>(d->refused), static_cast<unsigned long long>(d->loops_refused));
+    out.add(
+        "  downlink %u of %u slots in use; received %llu, delivered %llu, redelivered %llu, refused %llu, loops "
+        "refused %llu\n",
+        d->in_flight, d->slots, static_cast<unsigned long long>(d->received),
+        static_cast<unsigned long long>(d->delivered), static_cast<unsigned long long>(d->redelivered),
+        static_cast<unsigned long long>(d->refused), static_cast<unsigned long long>(d->loops_refused));
   }
   out.add("  counters");
   for (const Counter& c : k_counters) out.add(" %s %llu", c.name, static_cast<unsigned long long>(s.*c.value));
@@ -239,9 +240,11 @@ void render_prometheus(const Snapshot& s, Text& out) {
   for (const Stage& st : k_stages) histogram(st.name, s.latency->*st.histogram);
   if (const DownlinkStats* d = s.downlink) {
     histogram("downlink", d->latency);  // upstream receipt -> local PUBACK
-    const std::pair<const char*, std::uint64_t> counters[] = {
-        {"received", d->received}, {"delivered", d->delivered}, {"redelivered", d->redelivered},
-        {"refused", d->refused}, {"loops_refused", d->loops_refused}};
+    const std::pair<const char*, std::uint64_t> counters[] = {{"received", d->received},
+                                                              {"delivered", d->delivered},
+                                                              {"redelivered", d->redelivered},
+                                                              {"refused", d->refused},
+                                                              {"loops_refused", d->loops_refused}};
     out.add(
         "# HELP edgegw_downlink_total Downlink messages: received from upstream, delivered (local PUBACK), "
         "redelivered (DUP), refused (dropped), loops_refused.\n# TYPE edgegw_downlink_total counter\n");

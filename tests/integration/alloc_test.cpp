@@ -113,6 +113,27 @@ bool run_loop_until(event::Loop& loop, Pred pred, std::chrono::seconds timeout) 
   return pred();
 }
 
+// The config of an in-process gateway between `local` and `upstream`, with `more` TOML
+// at its end; an empty gateway.id if it does not parse.
+config::Config pipeline_config(const Broker& local, const Broker& upstream, const TempDir& dir,
+                               const std::string& more = "") {
+  const std::string toml = "[gateway]\nid = \"alloc\"\nstate_dir = \"" + dir.file("state") +
+                           "\"\nlog_level = \"warning\"\n"
+                           "[ingest]\nurl = \"" +
+                           local.url() +
+                           "\"\ntopics = [\"sensors/#\"]\n"
+                           "[uplink]\nurl = \"" +
+                           upstream.url() +
+                           "\"\ntopic_prefix = \"up/\"\n"
+                           "[pool]\nslots = 256\nslot_bytes = 1024\n"
+                           "[spool]\nmax_bytes = \"64MiB\"\nsync = \"batch\"\ncommit_interval = \"0ms\"\n" +
+                           more;
+  std::vector<std::string> errors;
+  auto cfg = config::parse(toml, "alloc.toml", errors);
+  EXPECT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+  return cfg ? *cfg : config::Config{};
+}
+
 }  // namespace
 
 // The whole pipeline in this process: local mosquitto -> ingest -> pool -> spool (group
@@ -123,21 +144,10 @@ TEST(Allocations, forwarding_at_1000_per_second_makes_zero_heap_allocations_and_
   constexpr long k_messages = 5'000;
   Broker local, upstream;
   TempDir dir;
-  const std::string toml = "[gateway]\nid = \"alloc\"\nstate_dir = \"" + dir.file("state") +
-                           "\"\nlog_level = \"warning\"\n"
-                           "[ingest]\nurl = \"" +
-                           local.url() +
-                           "\"\ntopics = [\"sensors/#\"]\n"
-                           "[uplink]\nurl = \"" +
-                           upstream.url() +
-                           "\"\ntopic_prefix = \"up/\"\n"
-                           "[pool]\nslots = 256\nslot_bytes = 1024\n"
-                           "[spool]\nmax_bytes = \"64MiB\"\nsync = \"batch\"\ncommit_interval = \"0ms\"\n";
-  std::vector<std::string> errors;
-  auto cfg = config::parse(toml, "alloc.toml", errors);
-  ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+  const config::Config cfg = pipeline_config(local, upstream, dir);
+  ASSERT_FALSE(cfg.gateway.id.empty());
   event::Loop loop;
-  gateway::Gateway gw(loop, *cfg);
+  gateway::Gateway gw(loop, cfg);
   std::string error;
   ASSERT_TRUE(gw.start(error)) << error;
   ASSERT_TRUE(run_loop_until(
@@ -189,22 +199,12 @@ TEST(Allocations, the_downlink_at_1000_per_second_makes_zero_heap_allocations) {
   constexpr long k_messages = 3'000;
   Broker local, upstream;
   TempDir dir;
-  const std::string toml = "[gateway]\nid = \"alloc\"\nstate_dir = \"" + dir.file("state") +
-                           "\"\nlog_level = \"warning\"\n"
-                           "[ingest]\nurl = \"" +
-                           local.url() +
-                           "\"\ntopics = [\"sensors/#\"]\n"
-                           "[uplink]\nurl = \"" +
-                           upstream.url() +
-                           "\"\ntopic_prefix = \"up/\"\n"
-                           "[pool]\nslots = 256\nslot_bytes = 1024\n"
-                           "[spool]\nmax_bytes = \"64MiB\"\n"
-                           "[[downlink.rule]]\nfilter = \"cmd/alloc/#\"\nstrip = \"cmd/alloc/\"\nprefix = \"commands/\"\n";
-  std::vector<std::string> errors;
-  auto cfg = config::parse(toml, "alloc.toml", errors);
-  ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+  const config::Config cfg =
+      pipeline_config(local, upstream, dir,
+                      "[[downlink.rule]]\nfilter = \"cmd/alloc/#\"\nstrip = \"cmd/alloc/\"\nprefix = \"commands/\"\n");
+  ASSERT_FALSE(cfg.gateway.id.empty());
   event::Loop loop;
-  gateway::Gateway gw(loop, *cfg);
+  gateway::Gateway gw(loop, cfg);
   std::string error;
   ASSERT_TRUE(gw.start(error)) << error;
   ASSERT_TRUE(run_loop_until(
@@ -221,8 +221,7 @@ TEST(Allocations, the_downlink_at_1000_per_second_makes_zero_heap_allocations) {
   const std::uint64_t allocations_before = g_allocations.load();
   const std::uint64_t delivered_before = d.delivered;
   ASSERT_TRUE(run_loop_until(
-      loop, [&] { return d.delivered >= static_cast<std::uint64_t>(k_warmup + k_messages); },
-      std::chrono::seconds(60)))
+      loop, [&] { return d.delivered >= static_cast<std::uint64_t>(k_warmup + k_messages); }, std::chrono::seconds(60)))
       << "delivered " << d.delivered;
   const std::uint64_t allocations = g_allocations.load() - allocations_before;
   std::printf(

@@ -104,43 +104,48 @@ TEST(Downlink, a_stream_of_commands_arrives_locally_in_order_under_the_mapped_to
   EXPECT_EQ(rig.stop_daemon(), 0);
 }
 
-// The local broker stops for a second mid-stream: the commands edgegw holds are not
-// acknowledged upstream until the restarted broker has them; none is lost.
-TEST(Downlink, a_local_broker_restart_mid_stream_loses_no_command) {
+// 1,000 commands at 250/s; 1.5 s in, `interrupt` runs; none may be lost. Returns the
+// local tally.
+template <typename Interrupt>
+Tally interrupted_stream(Rig& rig, Interrupt interrupt) {
   constexpr long k_count = 1000;
-  Rig rig(downlink_rig());
   Process verifier = start_local_verifier(rig);
   start_with_downlink(rig);
   Process upstream = commands(rig, k_count, 250);
   std::this_thread::sleep_for(1500ms);
-  rig.local().stop();
-  std::this_thread::sleep_for(1s);
-  rig.local().start();
+  interrupt();
   Tally t = local_tally(rig, k_count, 20s);
   EXPECT_EQ(upstream.wait(10s), 0);
   EXPECT_EQ(t.missing(k_count), 0) << rig.daemon_log();
-  std::printf("[ downlink ] local broker restart: %ld duplicates of %ld\n", t.duplicates(), k_count);
-  EXPECT_GE(rig.wait_for_counter("downlink_delivered", k_count, 5s), k_count);
+  EXPECT_GE(rig.wait_for_counter("downlink_delivered", 1, 5s), 1);
   EXPECT_EQ(rig.status_counter("downlink_refused"), 0);
+  return t;
+}
+
+// The local broker stops for a second mid-stream: the commands edgegw holds are not
+// acknowledged upstream until the restarted broker has them; none is lost.
+TEST(Downlink, a_local_broker_restart_mid_stream_loses_no_command) {
+  Rig rig(downlink_rig());
+  Tally t = interrupted_stream(rig, [&] {
+    rig.local().stop();
+    std::this_thread::sleep_for(1s);
+    rig.local().start();
+  });
+  std::printf("[ downlink ] local broker restart: %ld duplicates of 1000\n", t.duplicates());
+  EXPECT_GE(rig.wait_for_counter("downlink_delivered", 1000, 5s), 1000);
 }
 
 // edgegw is killed (SIGKILL) mid-stream and started again: what it held unacknowledged
 // comes down again from its upstream session; none is lost (duplicates counted).
 TEST(Downlink, an_edgegw_kill_mid_stream_loses_no_command) {
-  constexpr long k_count = 1000;
   Rig rig(downlink_rig());
-  Process verifier = start_local_verifier(rig);
-  start_with_downlink(rig);
-  Process upstream = commands(rig, k_count, 250);
-  std::this_thread::sleep_for(1500ms);
-  rig.daemon().kill();
-  std::this_thread::sleep_for(500ms);
-  rig.start_daemon();
-  Tally t = local_tally(rig, k_count, 20s);
-  EXPECT_EQ(upstream.wait(10s), 0);
-  EXPECT_EQ(t.missing(k_count), 0) << rig.daemon_log();
-  std::printf("[ downlink ] edgegw SIGKILL: %ld duplicates of %ld, %ld redelivered (DUP) after the restart\n",
-              t.duplicates(), k_count, rig.status_counter("downlink_redelivered"));
+  Tally t = interrupted_stream(rig, [&] {
+    rig.daemon().kill();
+    std::this_thread::sleep_for(500ms);
+    rig.start_daemon();
+  });
+  std::printf("[ downlink ] edgegw SIGKILL: %ld duplicates of 1000, %ld redelivered (DUP) after the restart\n",
+              t.duplicates(), rig.status_counter("downlink_redelivered"));
   EXPECT_NE(rig.daemon_log().find("mqtt edgegw-gw-test-up: connected (MQTT 5.0, session resumed"), std::string::npos);
 }
 
