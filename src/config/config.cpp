@@ -339,16 +339,6 @@ void read_retry(Checker& c, const toml::table* t, std::string_view prefix, Retry
   }
 }
 
-}  // namespace
-
-// toml++ 3.3 (Debian's) calls its key parser on whatever follows a table header's '[' and
-// asserts (built with clang and NDEBUG: assumes) that it starts a key: "[&", "[[[" or "[\0"
-// abort a debug build (found by tests/fuzz/config_fuzz.cpp; upstream issue
-// marzer/tomlplusplus#294). Such lines are refused before toml++ sees them: the line
-// number of the first, or 0. Lines inside a multi-line array or string are looked at too,
-// which for edgegw's keys (strings and arrays of strings) refuses nothing it could use.
-namespace {
-
 // Topic filter levels, one at a time ("a/+/#" -> "a", "+", "#").
 class Levels {
  public:
@@ -438,6 +428,12 @@ void read_downlink(Checker& c, const toml::table& root, Config& cfg) {
 
 }  // namespace
 
+// toml++ 3.3 (Debian's) calls its key parser on whatever follows a table header's '[' and
+// asserts (built with clang and NDEBUG: assumes) that it starts a key: "[&", "[[[" or "[\0"
+// abort a debug build (found by tests/fuzz/config_fuzz.cpp; upstream issue
+// marzer/tomlplusplus#294). Such lines are refused before toml++ sees them: the line
+// number of the first, or 0. Lines inside a multi-line array or string are looked at too,
+// which for edgegw's keys (strings and arrays of strings) refuses nothing it could use.
 static std::size_t bad_table_header(std::string_view text) {
   auto key_start = [](char ch) {
     return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '"' || ch == '\'' ||

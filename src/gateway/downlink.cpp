@@ -45,8 +45,7 @@ constexpr auto k_retry = std::chrono::milliseconds(100);
 
 }  // namespace
 
-Downlink::Downlink(event::Loop& loop, const config::Config& config)
-    : m_config(config), m_retry(loop, *this) {
+Downlink::Downlink(event::Loop& loop, const config::Config& config) : m_config(config), m_retry(loop, *this) {
   if (!enabled()) return;
   const std::uint32_t slots = m_config.downlink.slots;
   m_entries.allocate(std::size_t{2} * slots);
@@ -118,8 +117,8 @@ void Downlink::on_message(mqtt::Session& from, unsigned session, const mqtt::Mes
   }
   ++m_stats.received;
   if (m.dup) ++m_stats.redelivered;
-  // Our own uplink message back (a broker that ignores No Local, or MQTT 3.1.1).
-  if (has_user_property(m.props, "gw", m_config.gateway.id)) {
+  // Our own uplink message back (a broker that ignores No Local): it carries our gw and a seq.
+  if (has_user_property(m.props, "gw", m_config.gateway.id) && has_user_property(m.props, "seq", {})) {
     ++m_stats.loops_refused;
     EGW_LOG_LIMITED(warning, "downlink: refused \"%.*s\": edgegw sent it up itself (a loop; see check-config)",
                     static_cast<int>(m.topic.size()), m.topic.data());
