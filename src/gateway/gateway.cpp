@@ -210,15 +210,15 @@ bool Gateway::start(std::string& error) {
 // ---- ingest -------------------------------------------------------------------------
 
 void Gateway::on_message(const mqtt::Message& m, mqtt::AckToken token) {
-  ++m_counters.received;
-  if (m_phase != Phase::running) {  // shutting down: not acknowledged, redelivered later
-    m_pool->release(m.slot);
-    return;
-  }
-  if (Downlink::came_down(m)) {  // edgegw published it locally: never back up (downlink.hpp)
+  if (Downlink::came_down(m)) {  // an edgegw published it locally: never back up (downlink.hpp)
     m_downlink->count_loop();
     m_pool->release(m.slot);
     if (m.qos > 0) m_ingest->ack(token);
+    return;
+  }
+  ++m_counters.received;
+  if (m_phase != Phase::running) {  // shutting down: not acknowledged, redelivered later
+    m_pool->release(m.slot);
     return;
   }
   Received& r = m_received.push(Received{m.slot, m.topic, m.payload, realtime_ns(), 0, token, m.qos, m.retain});

@@ -9,6 +9,7 @@
 
 #include "support/clients.hpp"
 #include "support/gateway_rig.hpp"
+#include "support/text.hpp"
 
 using namespace edgegw::test;
 using namespace std::chrono_literals;
@@ -206,4 +207,42 @@ TEST(Downlink, check_config_refuses_a_rule_whose_local_topics_go_back_up) {
   EXPECT_NE(out.find("downlink.rule[1].filter: its local topics \"sensors/cmd/#\" overlap ingest.topics \"sensors/#\""),
             std::string::npos)
       << out;
+}
+
+// Two upstream brokers (failover): each keeps its own session of edgegw's. Commands sent
+// to the broker edgegw has left wait there, and come down once edgegw is back on it.
+TEST(Downlink, with_several_upstream_brokers_each_keeps_the_commands_sent_to_it) {
+  Broker second(BrokerOptions{.persistent = true});
+  RigOptions o = downlink_rig();
+  o.uplink =
+      "keepalive = \"5s\"\nconnect_timeout = \"2s\"\nreconnect_min = \"100ms\"\nreconnect_max = \"1s\"\n"
+      "probe_interval = \"1s\"\n";
+  Rig rig(o);
+  rig.set_uplink_urls({rig.upstream().url(), second.url()});
+  Process verifier = start_local_verifier(rig);
+  start_with_downlink(rig);
+  const auto wait_log = [&](const std::string& what, long times) {
+    for (int i = 0; i < 200 && count_of(rig.daemon_log(), what) < times; ++i) std::this_thread::sleep_for(100ms);
+    return count_of(rig.daemon_log(), what) >= times;
+  };
+  // Broker 1 goes: edgegw subscribes on broker 2, and its commands come down.
+  rig.upstream().stop();
+  ASSERT_TRUE(wait_log("downlink: subscribed upstream", 2)) << rig.daemon_log();
+  EXPECT_EQ(publish_stream(second, "cmd/gw-test/valve", 100, 0, 1, 0).wait(10s), 0);
+  EXPECT_EQ(local_tally(rig, 100, 10s).missing(100), 0);
+  // Broker 1 is back: the probe takes edgegw there. Commands sent to broker 2 meanwhile
+  // wait in edgegw's session there; broker 1's come down.
+  rig.upstream().start();
+  ASSERT_TRUE(wait_log("answered the probe", 1)) << rig.daemon_log();
+  EXPECT_EQ(publish_stream(second, "cmd/gw-test/valve", 100, 0, 1, 100).wait(10s), 0);
+  EXPECT_EQ(commands(rig, 100, 0, 200).wait(10s), 0);
+  Tally t = wait_for_tally(
+      rig.dir().file("local.txt"), [](const Tally& seen) { return seen.unique.size() >= 200; }, 10s);
+  EXPECT_EQ(t.unique.size(), 200u);  // 0-99 and 200-299: broker 2's wait
+  for (long i = 100; i < 200; ++i) EXPECT_EQ(t.unique.count(i), 0u) << i;
+  // Broker 1 goes again: back on broker 2, its waiting commands come down.
+  rig.upstream().stop();
+  t = local_tally(rig, 300, 15s);
+  EXPECT_EQ(t.missing(300), 0) << rig.daemon_log();
+  std::printf("[ downlink ] failover between two brokers: %ld duplicates of 300\n", t.duplicates());
 }
