@@ -102,6 +102,12 @@ TEST(Downlink, a_stream_of_commands_arrives_locally_in_order_under_the_mapped_to
   EXPECT_EQ(rig.status_counter("downlink_refused"), 0);
   EXPECT_EQ(rig.status_counter("downlink_in_flight"), 0);
   print_latency(rig, "500 commands at 500/s");
+  std::vector<std::string> argv = own_binary(std::string(EDGEGW_BIN_DIR) + "/edgegw");
+  argv.insert(argv.end(), {"status", "--config", rig.config_path()});
+  std::string text;
+  EXPECT_EQ(run(argv, &text), 0);
+  EXPECT_NE(text.find("downlink 0 of 16 slots in use; received 500, delivered 500"), std::string::npos) << text;
+  EXPECT_NE(text.find("  downlink           500 "), std::string::npos) << text;  // the latency row's count
   EXPECT_EQ(rig.stop_daemon(), 0);
 }
 
