@@ -134,6 +134,15 @@ config::Config pipeline_config(const Broker& local, const Broker& upstream, cons
   return cfg ? *cfg : config::Config{};
 }
 
+// Starts the gateway and runs the loop until ingest is subscribed and the uplink connected.
+void start_connected(event::Loop& loop, gateway::Gateway& gw) {
+  std::string error;
+  ASSERT_TRUE(gw.start(error)) << error;
+  ASSERT_TRUE(run_loop_until(
+      loop, [&] { return gw.subscribed() && gw.uplink().state() == mqtt::SessionState::connected; },
+      std::chrono::seconds(20)));
+}
+
 }  // namespace
 
 // The whole pipeline in this process: local mosquitto -> ingest -> pool -> spool (group
@@ -148,11 +157,7 @@ TEST(Allocations, forwarding_at_1000_per_second_makes_zero_heap_allocations_and_
   ASSERT_FALSE(cfg.gateway.id.empty());
   event::Loop loop;
   gateway::Gateway gw(loop, cfg);
-  std::string error;
-  ASSERT_TRUE(gw.start(error)) << error;
-  ASSERT_TRUE(run_loop_until(
-      loop, [&] { return gw.subscribed() && gw.uplink().state() == mqtt::SessionState::connected; },
-      std::chrono::seconds(20)));
+  ASSERT_NO_FATAL_FAILURE(start_connected(loop, gw));
 
   Process sensors = publish_stream(local, "sensors/rate", k_warmup + k_messages, 1000, 1);
   ASSERT_TRUE(run_loop_until(
@@ -205,11 +210,7 @@ TEST(Allocations, the_downlink_at_1000_per_second_makes_zero_heap_allocations) {
   ASSERT_FALSE(cfg.gateway.id.empty());
   event::Loop loop;
   gateway::Gateway gw(loop, cfg);
-  std::string error;
-  ASSERT_TRUE(gw.start(error)) << error;
-  ASSERT_TRUE(run_loop_until(
-      loop, [&] { return gw.subscribed() && gw.uplink().state() == mqtt::SessionState::connected; },
-      std::chrono::seconds(20)));
+  ASSERT_NO_FATAL_FAILURE(start_connected(loop, gw));
   // The SUBACK upstream: commands published before it would not be for our session.
   ASSERT_TRUE(run_loop_until(
       loop, [&] { return gw.uplink().subscription_states()[0] <= 2; }, std::chrono::seconds(20)));
