@@ -69,9 +69,12 @@ int check_config(const std::string& path) {
   for (const std::string& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
   if (!cfg) return 1;
   for (const std::string& w : cfg->warnings) std::fprintf(stderr, "%s\n", w.c_str());
-  std::printf("%s: valid (gateway %s, ingest %s, uplink %s%s, pool %u x %u bytes)\n", path.c_str(),
+  const std::string downlink =
+      cfg->downlink.rules.empty() ? "" : ", downlink " + std::to_string(cfg->downlink.rules.size()) + " rules";
+  std::printf("%s: valid (gateway %s, ingest %s, uplink %s%s, pool %u x %u bytes%s)\n", path.c_str(),
               cfg->gateway.id.c_str(), cfg->ingest.url.text.c_str(), cfg->uplink.url.text.c_str(),
-              cfg->uplink.urls.size() > 1 ? " and fallbacks" : "", cfg->pool.slots, cfg->pool.slot_bytes);
+              cfg->uplink.urls.size() > 1 ? " and fallbacks" : "", cfg->pool.slots, cfg->pool.slot_bytes,
+              downlink.c_str());
   return 0;
 }
 

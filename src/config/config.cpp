@@ -446,6 +446,93 @@ void read_rules(Checker& c, const toml::table& up, const std::vector<std::string
     const int retain = c.choice(&t, key, "retain", {"keep", "strip"});
     r.strip_retain = retain == 1;
     out.rules.push_back(std::move(r));
+
+// The topics the uplink can publish on, as filters, each with where it comes from: every
+// uplink rule's output for the ingest filters it can take, and topic_prefix + each ingest
+// filter (for the topics no rule matches).
+std::vector<std::pair<std::string, std::string>> uplink_publishes(const Config& cfg) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (std::size_t i = 0; i < cfg.uplink.rules.size(); ++i) {
+    const UplinkRule& r = cfg.uplink.rules[i];
+    std::string f;
+    switch (r.action) {
+      case UplinkRule::Action::prefix: f = r.text + r.filter; break;
+      case UplinkRule::Action::strip: f = r.filter.substr(std::min(r.text.size(), r.filter.size())); break;
+      case UplinkRule::Action::topic:  // a level as '+', the rest as '#'
+        util::for_each_template_part(r.text, [&](const util::TemplatePart& p) {
+          f += p.kind == util::TemplatePart::literal ? std::string(p.text)
+                                                     : (p.kind == util::TemplatePart::level ? "+" : "#");
+        });
+        break;
+    }
+    out.emplace_back(f, "uplink.rule[" + std::to_string(i + 1) + "]");
+  }
+  for (const std::string& in : cfg.ingest.topics)
+    out.emplace_back(cfg.uplink.topic_prefix + std::string(util::subscription_filter(in)),
+                     "uplink.topic_prefix + ingest.topics \"" + in + "\"");
+  return out;
+}
+
+// [downlink] and its [[downlink.rule]]s; the loops they would make with ingest and uplink.
+void read_downlink(Checker& c, const toml::table& root, Config& cfg) {
+  const toml::table* d = c.table(root, "", "downlink", false);
+  if (!d) return;
+  c.only_known(*d, "downlink", {"rule", "slots", "session_expiry"});
+  c.integer(d, "downlink", "slots", cfg.downlink.slots, 1, 65535);
+  c.duration(d, "downlink", "session_expiry", cfg.downlink.session_expiry, std::chrono::seconds(10),
+             std::chrono::hours(24 * 365));
+  const toml::node* rules = d->get("rule");
+  if (!rules) return c.error(d->source(), "downlink.rule", "required: at least one [[downlink.rule]]");
+  const toml::array* arr = rules->as_array();
+  if (!arr || arr->empty())
+    return c.error(rules->source(), "downlink.rule", "must be one or more [[downlink.rule]] tables");
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const std::string key = "downlink.rule[" + std::to_string(i + 1) + "]";
+    const toml::table* t = (*arr)[i].as_table();
+    if (!t) {
+      c.error((*arr)[i].source(), key, "must be a table");
+      continue;
+    }
+    c.only_known(*t, key, {"filter", "strip", "prefix", "qos"});
+    DownlinkRule r;
+    std::string why;
+    if (!c.string(t, key, "filter", r.filter, true)) continue;
+    const toml::source_region at = c.last();
+    if (!valid_filter(r.filter, why) || r.filter.starts_with("$share/")) {
+      c.error(at, key + ".filter", why.empty() ? "a shared subscription cannot be a downlink filter" : why);
+      continue;
+    }
+    if (c.string(t, key, "strip", r.strip, false) &&
+        (r.strip.find_first_of("+#") != std::string::npos || !r.filter.starts_with(r.strip))) {
+      c.error(c.last(), key + ".strip", "must be the start of the filter \"" + r.filter + "\", without wildcards");
+      continue;
+    }
+    if (c.string(t, key, "prefix", r.prefix, false) && r.prefix.find_first_of("+#") != std::string::npos) {
+      c.error(c.last(), key + ".prefix", "cannot hold the wildcards '+' or '#'");
+      continue;
+    }
+    c.integer(t, key, "qos", r.qos, 0, 1);
+    r.local_filter = r.prefix + r.filter.substr(r.strip.size());
+    if (r.local_filter.empty()) {
+      c.error(at, key + ".filter", "maps to an empty local topic: set prefix");
+      continue;
+    }
+    // What comes down must not go back up, nor what goes up come back down.
+    for (const std::string& in : cfg.ingest.topics) {
+      if (util::filters_overlap(r.local_filter, util::subscription_filter(in)))
+        c.error(at, key + ".filter",
+                "its local topics \"" + r.local_filter + "\" overlap ingest.topics \"" + in +
+                    "\": what comes down would go back up (a loop); change prefix or the ingest filter");
+    }
+    for (const auto& [up, how] : uplink_publishes(cfg)) {
+      if (util::filters_overlap(r.filter, up))
+        c.error(at, key + ".filter",
+                "overlaps \"" + up + "\", where the uplink publishes (" + how +
+                    "): what goes up would come back down (a loop)");
+    }
+    if (!cfg.uplink.status_topic.empty() && util::filters_overlap(r.filter, cfg.uplink.status_topic))
+      c.error(at, key + ".filter", "overlaps uplink.status_topic \"" + cfg.uplink.status_topic + "\"");
+    cfg.downlink.rules.push_back(std::move(r));
   }
 }
 
@@ -500,7 +587,7 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
   cfg.spool.max_bytes = *util::parse_bytes(build::k_default_spool_max_bytes);
   cfg.spool.commit_interval = *util::parse_duration(build::k_default_commit_interval);
   cfg.ingest.receive_maximum = build::k_default_receive_maximum;
-  c.only_known(root, "", {"gateway", "ingest", "uplink", "pool", "spool", "metrics", "selftest"});
+  c.only_known(root, "", {"gateway", "ingest", "uplink", "pool", "spool", "metrics", "selftest", "downlink"});
   cfg.selftest.intrinsic = *parse_budget(build::k_budget_intrinsic);
   cfg.selftest.fsync = *parse_budget(build::k_budget_fsync);
   cfg.selftest.end_to_end = *parse_budget(build::k_budget_end_to_end);
@@ -684,6 +771,8 @@ std::optional<Config> parse(std::string_view text, const std::string& source, st
                 "three durations in order, \"p99 p999 max\", such as \"1ms 2ms 10ms\"");
     }
   }
+
+  read_downlink(c, root, cfg);
 
   if (cfg.gateway.control_socket.empty()) cfg.gateway.control_socket = cfg.gateway.state_dir + "/edgegw.sock";
   if (cfg.ingest.client_id.empty()) cfg.ingest.client_id = "edgegw-" + cfg.gateway.id + "-in";

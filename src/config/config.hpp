@@ -143,6 +143,24 @@ struct Selftest {
   Budget intrinsic, fsync, end_to_end;          // defaults from the board profile
 };
 
+// A downlink rule (gateway/downlink.hpp): messages on `filter` upstream are published
+// locally on `prefix` + the topic less its leading `strip`.
+struct DownlinkRule {
+  std::string filter;        // an upstream topic filter
+  std::string strip;         // taken off the front of the upstream topic (the filter starts with it)
+  std::string prefix;        // put before what is left, locally
+  std::uint8_t qos = 1;      // of the local publish (1: the upstream ack waits for the local PUBACK)
+  std::string local_filter;  // prefix + filter less strip: every local topic the rule can publish on
+};
+
+struct Downlink {
+  std::vector<DownlinkRule> rules;  // none: no downlink (the uplink session subscribes to nothing)
+  std::uint32_t slots = 32;         // messages received from upstream and not yet acknowledged locally
+  // How long each upstream broker keeps the uplink's session (its subscriptions and the
+  // commands queued for it) while edgegw is away.
+  std::chrono::nanoseconds session_expiry = std::chrono::hours(1);
+};
+
 struct Config {
   std::string source;  // the file it came from
   // Valid, but worth telling: keys of earlier versions and what to write instead, as
@@ -155,6 +173,7 @@ struct Config {
   Spool spool;
   Metrics metrics;
   Selftest selftest;
+  Downlink downlink;
 };
 
 // Parses and validates TOML text; `source` names it in errors. On failure returns nothing

@@ -37,6 +37,10 @@ class Gateway::IngestHandler final : public mqtt::SessionHandler {
     m_g.m_subscriptions_text[0] = '\0';
   }
   void on_message(const mqtt::Message& m, mqtt::AckToken token) override { m_g.on_message(m, token); }
+  // Its publishes are the downlink's.
+  void on_published(std::uint64_t cookie, mqtt::Reason reason) override {
+    m_g.m_downlink->on_published(cookie, reason);
+  }
   void on_subscribed(mqtt::Bytes states) override {
     m_g.describe_subscriptions(states);
     const bool all = std::none_of(states.begin(), states.end(), [](std::uint8_t s) { return s >= 0x80; });
@@ -72,7 +76,10 @@ class Gateway::UplinkHandler final : public mqtt::SessionHandler {
     m_g.m_failover.disconnected(m_session, info);
     if (active) m_g.on_uplink_state();
   }
-  void on_message(const mqtt::Message& m, mqtt::AckToken) override { m_g.m_pool->release(m.slot); }
+  void on_message(const mqtt::Message& m, mqtt::AckToken token) override {
+    m_g.m_downlink->on_message(*m_g.m_uplinks[m_session], m_session, m, token);
+  }
+  void on_subscribed(mqtt::Bytes states) override { m_g.m_downlink->on_subscribed(states); }
   void on_published(std::uint64_t cookie, mqtt::Reason reason) override {
     if (cookie == Presence::k_cookie) m_g.m_presence.on_published();
     else m_g.on_published(cookie, reason);
@@ -154,10 +161,13 @@ bool Gateway::start(std::string& error) {
   // Handling 1, so retained messages come once, not again on every reconnect.
   in.subscribe_options_v5 = 0x08 | 0x10;
   in.receive_maximum = c.ingest.receive_maximum;
+  m_downlink = std::make_unique<Downlink>(m_loop, c);
+  m_downlink->configure_ingest(in);
   set_credentials(in, c.ingest.credentials);
   retry(in, c.ingest.retry);
   m_in_handler = std::make_unique<IngestHandler>(*this);
   m_ingest = std::make_unique<mqtt::Session>(m_loop, *m_transports.ingest, m_pool.get(), in, *m_in_handler);
+  m_downlink->attach(*m_ingest);
 
   mqtt::SessionOptions up;
   up.config_key = "uplink";
@@ -171,6 +181,7 @@ bool Gateway::start(std::string& error) {
   up.max_inflight = c.uplink.max_inflight;
   set_credentials(up, c.uplink.credentials);
   m_presence.configure(up);
+  m_downlink->configure_uplink(up);
   // Room for the largest message accepted (topic + payload = slot_bytes) as a whole
   // PUBLISH, its topic as much longer as the prefix or a rule can make it (routing.hpp):
   // what the packet adds to topic and payload is at most 5 (fixed header)
@@ -181,7 +192,8 @@ bool Gateway::start(std::string& error) {
   up.tx_buffer_bytes = c.pool.slot_bytes + m_router.max_growth() + k_publish_overhead + 1024;
   for (unsigned i = 0; i < (m_failover.enabled() ? 2u : 1u); ++i) {
     m_up_handlers[i] = std::make_unique<UplinkHandler>(*this, i);
-    m_uplinks[i] = std::make_unique<mqtt::Session>(m_loop, m_failover.transport(i), nullptr, up, *m_up_handlers[i]);
+    m_uplinks[i] =
+        std::make_unique<mqtt::Session>(m_loop, m_failover.transport(i), m_downlink->pool(i), up, *m_up_handlers[i]);
   }
   m_failover.attach(m_uplinks[0].get(), m_uplinks[1].get());
   m_uplink = m_uplinks[0].get();
@@ -203,6 +215,12 @@ bool Gateway::start(std::string& error) {
 // ---- ingest -------------------------------------------------------------------------
 
 void Gateway::on_message(const mqtt::Message& m, mqtt::AckToken token) {
+  if (Downlink::came_down(m)) {  // an edgegw published it locally: never back up (downlink.hpp)
+    m_downlink->count_loop();
+    m_pool->release(m.slot);
+    if (m.qos > 0) m_ingest->ack(token);
+    return;
+  }
   ++m_counters.received;
   if (m_phase != Phase::running) {  // shutting down: not acknowledged, redelivered later
     m_pool->release(m.slot);
@@ -650,6 +668,7 @@ void Gateway::fatal() {
   m_kick_timer.cancel();
   m_stall_timer.cancel();
   m_drain_timer.cancel();
+  m_downlink->stop();
   m_ingest->stop();
   stop_uplink();
   m_phase = Phase::stopped;
@@ -672,6 +691,7 @@ void Gateway::shutdown(event::Duration grace) {
           "gateway: stopping: committing the last batch, waiting up to %.1f s for %zu upstream acknowledgements",
           std::chrono::duration<double>(grace).count(), inflight_count());
   m_phase = Phase::draining;
+  m_downlink->stop();          // what it holds stays unacknowledged upstream, and comes down again
   m_ingest->hold_input(true);  // nothing new; what is in hand gets durable and acknowledged
   m_drain_timer.cancel();
   m_grace_timer.arm_in(grace);

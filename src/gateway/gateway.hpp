@@ -30,7 +30,8 @@
 // bucket (token_bucket.hpp), timestamps (clock.hpp), message ages (age.hpp), upstream
 // refusals (refusals.hpp), the uplink rules: upstream topic, QoS and retain per topic
 // (routing.hpp), the online status (presence.hpp), the reload of its TLS and password files
-// (reload.hpp), the uplink's brokers in order of preference (failover.hpp);
+// (reload.hpp), the uplink's brokers in order of preference (failover.hpp), commands from upstream to the
+// local broker (downlink.hpp: the other direction);
 // around it, the service (service.hpp), the self-test and the canary.
 #pragma once
 
@@ -42,6 +43,7 @@
 #include "config/config.hpp"
 #include "event/loop.hpp"
 #include "gateway/age.hpp"
+#include "gateway/downlink.hpp"
 #include "gateway/failover.hpp"
 #include "gateway/link.hpp"
 #include "gateway/presence.hpp"
@@ -121,6 +123,7 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   const mem::Pool& pool() const { return *m_pool; }
   const mqtt::Session& ingest() const { return *m_ingest; }
   const mqtt::Session& uplink() const { return *m_uplink; }
+  const Downlink& downlink() const { return *m_downlink; }
   // A batch is on the disk (the sync thread has not answered yet).
   bool syncing() const { return m_sync.busy(); }
   // Messages handed to the uplink and not yet acknowledged upstream.
@@ -219,6 +222,7 @@ class Gateway final : private event::Timer::Handler, private event::Deferred, pr
   Transports m_transports;                       // what the sessions run over: m_in's and m_failover's, or the test's
   std::unique_ptr<IngestHandler> m_in_handler;
   std::unique_ptr<UplinkHandler> m_up_handlers[2];
+  std::unique_ptr<Downlink> m_downlink;  // before the sessions: they hold its pool's slots
   std::unique_ptr<mqtt::Session> m_ingest;
   // The second uplink session probes a preferred broker (only with several: failover.hpp);
   // m_uplink is the one in use.

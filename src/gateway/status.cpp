@@ -80,6 +80,7 @@ void Gateway::snapshot(observe::Snapshot& out) const {
   out.reload_failures = m_reloads.failed;
   out.reload_error = m_reloads.last_error;
   out.latency = &m_latency;
+  out.downlink = m_downlink->stats();
 }
 
 std::size_t render_status(const observe::Snapshot& s, bool json, char* buf, std::size_t cap) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 namespace edgegw::observe {
 namespace {
@@ -94,6 +95,14 @@ void render_text(const Snapshot& s, Text& out) {
   if (s.disk_stalled)
     out.add("  disk     STALLED: one sync on the disk for %.1f s (%s)\n", s.sync_waiting_s, s.disk_stall_file);
   if (s.reload_error[0]) out.add("  reload   FAILED, the files in use kept: %s\n", s.reload_error);
+  if (const DownlinkStats* d = s.downlink) {
+    out.add(
+        "  downlink %u of %u slots in use; received %llu, delivered %llu, redelivered %llu, refused %llu, loops "
+        "refused %llu\n",
+        d->in_flight, d->slots, static_cast<unsigned long long>(d->received),
+        static_cast<unsigned long long>(d->delivered), static_cast<unsigned long long>(d->redelivered),
+        static_cast<unsigned long long>(d->refused), static_cast<unsigned long long>(d->loops_refused));
+  }
   out.add("  counters");
   for (const Counter& c : k_counters) out.add(" %s %llu", c.name, static_cast<unsigned long long>(s.*c.value));
   out.add("\n");
@@ -112,6 +121,7 @@ void render_text(const Snapshot& s, Text& out) {
             ms(h.percentile(0.5)), ms(h.percentile(0.9)), ms(h.percentile(0.99)), ms(h.percentile(0.999)), ms(h.max()));
   };
   for (const Stage& st : k_stages) row(st.name, s.latency->*st.histogram);
+  if (s.downlink) row("downlink", s.downlink->latency);
   if (s.canary) {
     row("canary", *s.canary);
     out.add("  canary   %llu probes sent, %llu came back from upstream\n",
@@ -136,7 +146,21 @@ void render_json(const Snapshot& s, Text& out) {
   for (const Counter& c : k_counters) {
     out.add("%s\"%s\":%llu", &c == k_counters ? "" : ",", c.name, static_cast<unsigned long long>(s.*c.value));
   }
-  out.add("},\"refused_upstream_by_reason\":{");
+  out.add("}");
+  if (const DownlinkStats* d = s.downlink) {
+    const Histogram& h = d->latency;
+    out.add(
+        ",\"downlink\":{\"downlink_in_flight\":%u,\"downlink_slots\":%u,\"downlink_received\":%llu,"
+        "\"downlink_delivered\":%llu,\"downlink_redelivered\":%llu,\"downlink_refused\":%llu,"
+        "\"downlink_loops_refused\":%llu,\"latency_ms\":{\"count\":%llu,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
+        "\"p999\":%.3f,\"max\":%.3f}}",
+        d->in_flight, d->slots, static_cast<unsigned long long>(d->received),
+        static_cast<unsigned long long>(d->delivered), static_cast<unsigned long long>(d->redelivered),
+        static_cast<unsigned long long>(d->refused), static_cast<unsigned long long>(d->loops_refused),
+        static_cast<unsigned long long>(h.count()), ms(h.percentile(0.5)), ms(h.percentile(0.9)),
+        ms(h.percentile(0.99)), ms(h.percentile(0.999)), ms(h.max()));
+  }
+  out.add(",\"refused_upstream_by_reason\":{");
   for (const Snapshot::ReasonCount& r : s.refusals) {
     out.add("%s\"%s\":%llu", &r == s.refusals.data() ? "" : ",", r.name, static_cast<unsigned long long>(r.count));
   }
@@ -221,6 +245,23 @@ void render_prometheus(const Snapshot& s, Text& out) {
             static_cast<unsigned long long>(h.count()));
   };
   for (const Stage& st : k_stages) histogram(st.name, s.latency->*st.histogram);
+  if (const DownlinkStats* d = s.downlink) {
+    histogram("downlink", d->latency);  // upstream receipt -> local PUBACK
+    const std::pair<const char*, std::uint64_t> counters[] = {{"received", d->received},
+                                                              {"delivered", d->delivered},
+                                                              {"redelivered", d->redelivered},
+                                                              {"refused", d->refused},
+                                                              {"loops_refused", d->loops_refused}};
+    out.add(
+        "# HELP edgegw_downlink_total Downlink messages: received from upstream, delivered (local PUBACK), "
+        "redelivered (DUP), refused (dropped), loops_refused.\n# TYPE edgegw_downlink_total counter\n");
+    for (const auto& [name, value] : counters)
+      out.add("edgegw_downlink_total{what=\"%s\"} %llu\n", name, static_cast<unsigned long long>(value));
+    out.add(
+        "# HELP edgegw_downlink_in_flight Downlink messages awaiting the local PUBACK.\n"
+        "# TYPE edgegw_downlink_in_flight gauge\nedgegw_downlink_in_flight %u\n",
+        d->in_flight);
+  }
   if (!s.canary) return;
   histogram("canary", *s.canary);
   out.add(

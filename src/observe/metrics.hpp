@@ -21,6 +21,17 @@ struct Latency {
   Histogram end_to_end;    // received -> upstream PUBACK
 };
 
+// The downlink (gateway/downlink.hpp), shown when it has rules.
+struct DownlinkStats {
+  std::uint64_t received = 0;       // messages from upstream
+  std::uint64_t delivered = 0;      // acknowledged by the local broker (local QoS 0: written), then upstream
+  std::uint64_t redelivered = 0;    // of those received, marked DUP by the upstream broker (a possible duplicate)
+  std::uint64_t refused = 0;        // dropped and acknowledged upstream: no rule, too large, or refused locally
+  std::uint64_t loops_refused = 0;  // messages that would have gone round a loop (check-config explains)
+  std::uint32_t in_flight = 0, slots = 0;
+  Histogram latency;  // upstream receipt -> local PUBACK
+};
+
 struct Snapshot {
   const char* gateway_id = "";
   const char* version = "";
@@ -60,6 +71,7 @@ struct Snapshot {
   // the in-service canary, when it runs
   const Histogram* canary = nullptr;
   std::uint64_t canary_sent = 0, canary_received = 0;
+  const DownlinkStats* downlink = nullptr;
 };
 
 // A fixed buffer filled with printf-style appends; output past its end is cut.

@@ -113,6 +113,36 @@ bool run_loop_until(event::Loop& loop, Pred pred, std::chrono::seconds timeout) 
   return pred();
 }
 
+// The config of an in-process gateway between `local` and `upstream`, with `more` TOML
+// at its end; an empty gateway.id if it does not parse.
+config::Config pipeline_config(const Broker& local, const Broker& upstream, const TempDir& dir,
+                               const std::string& more = "") {
+  const std::string toml = "[gateway]\nid = \"alloc\"\nstate_dir = \"" + dir.file("state") +
+                           "\"\nlog_level = \"warning\"\n"
+                           "[ingest]\nurl = \"" +
+                           local.url() +
+                           "\"\ntopics = [\"sensors/#\"]\n"
+                           "[uplink]\nurl = \"" +
+                           upstream.url() +
+                           "\"\ntopic_prefix = \"up/\"\n"
+                           "[pool]\nslots = 256\nslot_bytes = 1024\n"
+                           "[spool]\nmax_bytes = \"64MiB\"\nsync = \"batch\"\ncommit_interval = \"0ms\"\n" +
+                           more;
+  std::vector<std::string> errors;
+  auto cfg = config::parse(toml, "alloc.toml", errors);
+  EXPECT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+  return cfg ? *cfg : config::Config{};
+}
+
+// Starts the gateway and runs the loop until ingest is subscribed and the uplink connected.
+void start_connected(event::Loop& loop, gateway::Gateway& gw) {
+  std::string error;
+  ASSERT_TRUE(gw.start(error)) << error;
+  ASSERT_TRUE(run_loop_until(
+      loop, [&] { return gw.subscribed() && gw.uplink().state() == mqtt::SessionState::connected; },
+      std::chrono::seconds(20)));
+}
+
 }  // namespace
 
 // The whole pipeline in this process: local mosquitto -> ingest -> pool -> spool (group
@@ -124,28 +154,13 @@ TEST(Allocations, forwarding_at_1000_per_second_makes_zero_heap_allocations_and_
   constexpr long k_messages = 5'000;
   Broker local, upstream;
   TempDir dir;
-  const std::string toml = "[gateway]\nid = \"alloc\"\nstate_dir = \"" + dir.file("state") +
-                           "\"\nlog_level = \"warning\"\n"
-                           "[ingest]\nurl = \"" +
-                           local.url() +
-                           "\"\ntopics = [\"sensors/#\"]\n"
-                           "[uplink]\nurl = \"" +
-                           upstream.url() +
-                           "\"\ntopic_prefix = \"up/\"\n"
-                           "[pool]\nslots = 256\nslot_bytes = 1024\n"
-                           "[spool]\nmax_bytes = \"64MiB\"\nsync = \"batch\"\ncommit_interval = \"0ms\"\n"
-                           // every message through an uplink rule's template (routing.hpp)
-                           "[[uplink.rule]]\nfilter = \"sensors/+\"\ntopic = \"r/{2}/{1}\"\n";
-  std::vector<std::string> errors;
-  auto cfg = config::parse(toml, "alloc.toml", errors);
-  ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0]);
+  // every message through an uplink rule's template (routing.hpp)
+  const config::Config cfg =
+      pipeline_config(local, upstream, dir, "[[uplink.rule]]\nfilter = \"sensors/+\"\ntopic = \"r/{2}/{1}\"\n");
+  ASSERT_FALSE(cfg.gateway.id.empty());
   event::Loop loop;
-  gateway::Gateway gw(loop, *cfg);
-  std::string error;
-  ASSERT_TRUE(gw.start(error)) << error;
-  ASSERT_TRUE(run_loop_until(
-      loop, [&] { return gw.subscribed() && gw.uplink().state() == mqtt::SessionState::connected; },
-      std::chrono::seconds(20)));
+  gateway::Gateway gw(loop, cfg);
+  ASSERT_NO_FATAL_FAILURE(start_connected(loop, gw));
 
   Process sensors = publish_stream(local, "sensors/rate", k_warmup + k_messages, 1000, 1);
   ASSERT_TRUE(run_loop_until(
@@ -177,6 +192,52 @@ TEST(Allocations, forwarding_at_1000_per_second_makes_zero_heap_allocations_and_
   EXPECT_LT(fsyncs_per_message, 0.5);
   EXPECT_EQ(gw.counters().received, static_cast<std::uint64_t>(k_warmup + k_messages));
   EXPECT_EQ(sensors.wait(std::chrono::seconds(30)), 0);
+  gw.shutdown(std::chrono::seconds(2));
+  run_loop_until(
+      loop, [&] { return gw.stopped(); }, std::chrono::seconds(10));
+  EXPECT_EQ(gw.exit_code(), 0);
+}
+
+// The downlink in this process: upstream mosquitto -> uplink session -> downlink pool ->
+// ingest session -> local mosquitto (QoS 1, the upstream PUBACK after the local one), at
+// 1,000 commands/s. After a warm-up it allocates nothing; its latency (upstream receipt
+// -> local PUBACK) is printed.
+TEST(Allocations, the_downlink_at_1000_per_second_makes_zero_heap_allocations) {
+  constexpr long k_warmup = 1'000;
+  constexpr long k_messages = 3'000;
+  Broker local, upstream;
+  TempDir dir;
+  const config::Config cfg =
+      pipeline_config(local, upstream, dir,
+                      "[[downlink.rule]]\nfilter = \"cmd/alloc/#\"\nstrip = \"cmd/alloc/\"\nprefix = \"commands/\"\n");
+  ASSERT_FALSE(cfg.gateway.id.empty());
+  event::Loop loop;
+  gateway::Gateway gw(loop, cfg);
+  ASSERT_NO_FATAL_FAILURE(start_connected(loop, gw));
+  // The SUBACK upstream: commands published before it would not be for our session.
+  ASSERT_TRUE(run_loop_until(
+      loop, [&] { return gw.uplink().subscription_states()[0] <= 2; }, std::chrono::seconds(20)));
+  const observe::DownlinkStats& d = *gw.downlink().stats();
+
+  Process commands = publish_stream(upstream, "cmd/alloc/valve", k_warmup + k_messages, 1000, 1);
+  ASSERT_TRUE(run_loop_until(
+      loop, [&] { return d.delivered >= k_warmup; }, std::chrono::seconds(60)));
+  const std::uint64_t allocations_before = g_allocations.load();
+  const std::uint64_t delivered_before = d.delivered;
+  ASSERT_TRUE(run_loop_until(
+      loop, [&] { return d.delivered >= static_cast<std::uint64_t>(k_warmup + k_messages); }, std::chrono::seconds(60)))
+      << "delivered " << d.delivered;
+  const std::uint64_t allocations = g_allocations.load() - allocations_before;
+  std::printf(
+      "[ alloc ] %llu commands down at 1000/s: %llu heap allocations; latency upstream receipt -> local PUBACK "
+      "p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+      static_cast<unsigned long long>(d.delivered - delivered_before), static_cast<unsigned long long>(allocations),
+      static_cast<double>(d.latency.percentile(0.5)) / 1e6, static_cast<double>(d.latency.percentile(0.99)) / 1e6,
+      static_cast<double>(d.latency.max()) / 1e6);
+  EXPECT_EQ(allocations, 0u);
+  EXPECT_EQ(d.received, static_cast<std::uint64_t>(k_warmup + k_messages));
+  EXPECT_EQ(d.refused, 0u);
+  EXPECT_EQ(commands.wait(std::chrono::seconds(30)), 0);
   gw.shutdown(std::chrono::seconds(2));
   run_loop_until(
       loop, [&] { return gw.stopped(); }, std::chrono::seconds(10));

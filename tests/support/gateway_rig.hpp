@@ -37,6 +37,7 @@ struct RigOptions {
   bool uplink_tls = false;               // uplink over mutual TLS to a second, TLS listener upstream
   std::string extra;                     // more TOML at the end of the config (e.g. a [metrics] table)
   std::string local_broker;              // more mosquitto.conf lines for the local broker
+  bool local_persistent = false;         // the local broker keeps sessions across its restart
   std::string upstream_broker;           // ... and for the upstream one
   std::string broker_head;               // mosquitto.conf lines before the listeners, for both brokers
   std::string ingest_url;                // another local broker than the rig's (a scripted one)
@@ -121,7 +122,9 @@ class Rig {
  public:
   explicit Rig(RigOptions options = {})
       : m_options(std::move(options)), m_tls_port(m_options.uplink_tls ? free_port() : 0),
-        m_local(BrokerOptions{.extra_config = m_options.local_broker, .head_config = m_options.broker_head}),
+        m_local(BrokerOptions{.persistent = m_options.local_persistent,
+                              .extra_config = m_options.local_broker,
+                              .head_config = m_options.broker_head}),
         m_upstream(BrokerOptions{.persistent = true,
                                  .extra_config = m_options.upstream_broker + tls_listener(),
                                  .head_config = m_options.broker_head}) {
