@@ -52,3 +52,33 @@ const char* mbedtls_test_cli_crt = "";
 const size_t mbedtls_test_cli_crt_len = 0;
 }
 #endif
+
+#if defined(EDGEGW_STATIC_LINK)
+// toml++ reads a TOML float with std::from_chars(double). libstdc++ 12 has its own
+// conversion for it, in an archive member of 22 KB (Ryu tables, and the float and long
+// double overloads with it); glibc's strtod, which the binary carries anyway (libstdc++'s
+// locale code uses it), does the same work. toml++ has checked the text first: digits, one
+// '.', an exponent, signs only after 'e' (no space, '+', "0x", "inf" or "nan" reach here).
+// Only the static board binary takes this one; a shared libstdc++ keeps its own.
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+namespace std {
+// NOLINTNEXTLINE(cert-dcl58-cpp): replaces libstdc++'s definition at the static link, on purpose
+from_chars_result from_chars(const char* first, const char* last, double& value, chars_format) noexcept {
+  char text[160];  // a float toml++ hands over is at most 128 characters (its buffer)
+  const size_t n = static_cast<size_t>(last - first);
+  if (n == 0 || n >= sizeof text || *first == ' ' || *first == '+') return {first, errc::invalid_argument};
+  memcpy(text, first, n);
+  text[n] = '\0';
+  char* end = nullptr;
+  errno = 0;
+  const double v = strtod(text, &end);
+  if (end == text) return {first, errc::invalid_argument};
+  if (errno == ERANGE) return {first + (end - text), errc::result_out_of_range};
+  value = v;
+  return {first + (end - text), errc{}};
+}
+}  // namespace std
+#endif

@@ -446,6 +446,8 @@ void read_rules(Checker& c, const toml::table& up, const std::vector<std::string
     const int retain = c.choice(&t, key, "retain", {"keep", "strip"});
     r.strip_retain = retain == 1;
     out.rules.push_back(std::move(r));
+  }
+}
 
 // The topics the uplink can publish on, as filters, each with where it comes from: every
 // uplink rule's output for the ingest filters it can take, and topic_prefix + each ingest
@@ -525,10 +527,10 @@ void read_downlink(Checker& c, const toml::table& root, Config& cfg) {
                     "\": what comes down would go back up (a loop); change prefix or the ingest filter");
     }
     for (const auto& [up, how] : uplink_publishes(cfg)) {
-      if (util::filters_overlap(r.filter, up))
-        c.error(at, key + ".filter",
-                "overlaps \"" + up + "\", where the uplink publishes (" + how +
-                    "): what goes up would come back down (a loop)");
+      if (!util::filters_overlap(r.filter, up)) continue;
+      std::string why_loop = "overlaps \"";
+      why_loop.append(up).append("\", where the uplink publishes (").append(how);
+      c.error(at, key + ".filter", why_loop + "): what goes up would come back down (a loop)");
     }
     if (!cfg.uplink.status_topic.empty() && util::filters_overlap(r.filter, cfg.uplink.status_topic))
       c.error(at, key + ".filter", "overlaps uplink.status_topic \"" + cfg.uplink.status_topic + "\"");

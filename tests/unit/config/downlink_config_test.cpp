@@ -89,6 +89,20 @@ TEST(DownlinkConfig, check_config_refuses_a_filter_over_what_the_uplink_publishe
       << joined(errors);
 }
 
+// With uplink rules, what they publish on would come back down too (a template's levels
+// as '+'), and a filter that takes none of it passes.
+TEST(DownlinkConfig, check_config_refuses_a_filter_over_what_an_uplink_rule_publishes) {
+  const std::string rule = "[[uplink.rule]]\nfilter = \"door/+\"\ntopic = \"devices/{2}/state\"\n";
+  std::vector<std::string> errors;
+  EXPECT_FALSE(parse(rule + "[[downlink.rule]]\nfilter = \"devices/front/state\"\nprefix = \"cmd/\"\n", errors));
+  EXPECT_NE(joined(errors).find("overlaps \"devices/+/state\", where the uplink publishes (uplink.rule[1])"),
+            std::string::npos)
+      << joined(errors);
+  errors.clear();
+  EXPECT_TRUE(parse(rule + "[[downlink.rule]]\nfilter = \"devices/front/set\"\nprefix = \"cmd/\"\n", errors))
+      << joined(errors);
+}
+
 TEST(DownlinkConfig, rejects_bad_rules_with_reasons) {
   const std::pair<const char*, const char*> cases[] = {
       {"[[downlink.rule]]\nprefix = \"a/\"\n", "downlink.rule[1].filter: required"},
