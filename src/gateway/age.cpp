@@ -33,7 +33,10 @@ class SystemClock final : public Clock {
     const std::uint64_t now = clock_ns(CLOCK_MONOTONIC_COARSE);
     if (m_checked_ns == 0 || now - m_checked_ns >= 1'000'000'000) {
       timex t{};
-      m_synced = ::adjtimex(&t) != TIME_ERROR;  // TIME_ERROR: STA_UNSYNC, no NTP discipline
+      const int state = ::adjtimex(&t);  // TIME_ERROR: STA_UNSYNC, no NTP discipline
+      // The unit's ProtectClock= refuses adjtimex even to read (EPERM): then the mark
+      // systemd-timesyncd leaves once synchronized; neither: not synchronized (the safe side).
+      m_synced = state >= 0 ? state != TIME_ERROR : ::access("/run/systemd/timesync/synchronized", F_OK) == 0;
       m_checked_ns = now ? now : 1;
     }
     return m_synced;
