@@ -5,27 +5,10 @@
 
 #include "gateway/clock.hpp"
 #include "util/log.hpp"
+#include "util/topic.hpp"
 
 namespace edgegw::gateway {
 namespace {
-
-// A topic name against a topic filter (MQTT 4.7): '+' one level, '#' the rest (and the
-// parent level itself); wildcards at the first level do not match topics starting with '$'.
-bool topic_matches(std::string_view filter, std::string_view topic) {
-  if (!topic.empty() && topic[0] == '$' && !filter.empty() && (filter[0] == '+' || filter[0] == '#')) return false;
-  for (;;) {
-    const std::size_t fs = filter.find('/'), ts = topic.find('/');
-    const std::string_view f = filter.substr(0, fs), t = topic.substr(0, ts);
-    if (f == "#") return true;
-    if (f != "+" && f != t) return false;
-    if (fs == std::string_view::npos || ts == std::string_view::npos) {
-      if (fs == std::string_view::npos && ts == std::string_view::npos) return true;
-      return ts == std::string_view::npos && filter.substr(fs + 1) == "#";
-    }
-    filter.remove_prefix(fs + 1);
-    topic.remove_prefix(ts + 1);
-  }
-}
 
 bool has_user_property(const mqtt::Properties& props, std::string_view key, std::string_view value) {
   bool found = false;
@@ -103,7 +86,7 @@ bool Downlink::came_down(const mqtt::Message& m) { return has_user_property(m.pr
 
 const config::DownlinkRule* Downlink::match(std::string_view topic) const {
   for (const config::DownlinkRule& r : m_config.downlink.rules) {
-    if (topic_matches(r.filter, topic) && topic.starts_with(r.strip)) return &r;
+    if (util::topic_matches(r.filter, topic) && topic.starts_with(r.strip)) return &r;
   }
   return nullptr;
 }
