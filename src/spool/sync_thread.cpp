@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <system_error>
 
 namespace edgegw::spool {
 namespace {
@@ -21,10 +20,10 @@ void signal(int fd) {
 }  // namespace
 
 SyncThread::~SyncThread() {
-  if (!m_thread.joinable()) return;
+  if (!m_started) return;
   m_stop.store(true, std::memory_order_release);
   signal(m_todo_event.get());
-  m_thread.join();  // after the job in flight, if any
+  ::pthread_join(m_thread, nullptr);  // after the job in flight, if any
 }
 
 bool SyncThread::start(std::string& error) {
@@ -34,12 +33,18 @@ bool SyncThread::start(std::string& error) {
     error = std::string("eventfd: ") + std::strerror(errno);
     return false;
   }
-  try {
-    m_thread = std::thread([this] { main(); });
-  } catch (const std::system_error& e) {
-    error = std::string("starting the spool's sync thread: ") + e.what();
+  const int failed = ::pthread_create(
+      &m_thread, nullptr,
+      [](void* self) -> void* {
+        static_cast<SyncThread*>(self)->main();
+        return nullptr;
+      },
+      this);
+  if (failed) {
+    error = std::string("starting the spool's sync thread: ") + std::strerror(failed);
     return false;
   }
+  m_started = true;
   return true;
 }
 

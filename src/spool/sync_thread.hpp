@@ -11,9 +11,10 @@
 // Every method is for the loop thread. Nothing allocates after start().
 #pragma once
 
+#include <pthread.h>
+
 #include <atomic>
 #include <string>
-#include <thread>
 
 #include "spool/spool.hpp"
 #include "util/fd.hpp"
@@ -46,7 +47,8 @@ class SyncThread {
   void main();
 
   util::Fd m_todo_event, m_done_event;  // loop -> thread, thread -> loop
-  std::thread m_thread;
+  pthread_t m_thread{};
+  bool m_started = false;             // pthread_create, not std::thread: its failure is an errno, not an exception
   std::atomic<Job*> m_todo{nullptr};  // set by the loop, taken by the thread
   std::atomic<Job*> m_done{nullptr};  // set by the thread, taken by the loop
   std::atomic<bool> m_stop{false};
