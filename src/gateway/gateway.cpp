@@ -137,6 +137,9 @@ bool Gateway::start(std::string& error) {
           static_cast<double>(m_spool->stats().recovery_ns) / 1e6, m_spool->stats().recovery_bytes_read,
           m_spool->stats().recovered_records);
 
+  // A record read back from the spool (replay) lands in a slot with its extension before
+  // the topic: the slot's headroom takes it, so the largest message accepted fits.
+  static_assert(spool::format::k_ext_bytes <= mem::Pool::k_default_headroom);
   m_pool = std::make_unique<mem::Pool>(c.pool.slots, c.pool.slot_bytes);
   // Every received message holds a slot until it is handed to the uplink or given back,
   // and a local acknowledgement waits only for a record that is not durable yet, which
